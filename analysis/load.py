@@ -1,0 +1,101 @@
+"""Read one run folder (``results/<run_id>/``) into (samples, manifest).
+
+Everything downstream trusts what this returns, so problems are reported
+here, once, as a ``ValueError`` that names the path or column at fault,
+instead of surfacing later as a KeyError deep inside pandas.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+# The manifest schema this module understands (see the runner's history
+# comment for what each version changed). A newer manifest may mean fields
+# moved, so refuse it rather than report numbers under wrong assumptions.
+SUPPORTED_SCHEMA_VERSIONS = {1}
+
+MANIFEST_NAME = "manifest.json"
+SAMPLES_NAME = "results.parquet"
+
+# Columns the sample table must have (DESIGN.md, "Sample"); extra columns
+# are kept, so the runner can add some without breaking the analysis.
+REQUIRED_COLUMNS = (
+    "run_id",
+    "cell_id",
+    "server",
+    "interface",
+    "workers",
+    "python",
+    "django",
+    "asgiref",
+    "view",
+    "scenario",
+    "repetition",
+    "metric",
+    "value",
+    "unit",
+)
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Return (samples, manifest) for the run folder ``run_dir``.
+
+    ``run_dir`` may be the folder itself or a symlink to it such as
+    ``results/latest``; the symlink is resolved so that error messages
+    (and the caller) see the real run folder.
+    """
+    given = Path(run_dir)
+    folder = given.resolve()
+    if not folder.is_dir():
+        # Name what the user typed and, for a dangling symlink, its target.
+        where = f"{given} -> {folder}" if given.is_symlink() else f"{given}"
+        raise ValueError(f"run folder not found: {where}")
+
+    manifest = _read_manifest(folder / MANIFEST_NAME)
+    samples = _read_samples(folder / SAMPLES_NAME)
+    return samples, manifest
+
+
+def _read_manifest(path: Path) -> dict:
+    if not path.is_file():
+        raise ValueError(f"manifest missing: {path}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"manifest is not valid JSON: {path}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest is not a JSON object: {path}")
+    version = manifest.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ValueError(
+            f"unsupported manifest schema_version {version!r} in {path} "
+            f"(this analysis reads {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
+        )
+    return manifest
+
+
+def _read_samples(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"samples missing: {path}")
+    try:
+        samples = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for bad files
+        raise ValueError(f"cannot read samples {path}: {exc}") from exc
+
+    missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]
+    if missing:
+        raise ValueError(f"{path} lacks required column(s): {', '.join(missing)}")
+
+    # Pin the dtypes the analysis relies on: an all-null or empty column
+    # read from parquet can come back as object, and ints are needed so
+    # that "3 repetitions" and "1 worker" print as such.
+    try:
+        samples = samples.astype(
+            {"workers": "int64", "repetition": "int64", "value": "float64"}
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: workers/repetition/value not numeric: {exc}") from exc
+    return samples
