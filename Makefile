@@ -1,0 +1,45 @@
+# The lab's entry point. Every target goes through the `lab` CLI.
+SHELL := /bin/bash
+VENV  := .venv
+LAB_CLI := $(VENV)/bin/lab
+LAB   ?= local
+MATRIX ?= matrices/demo.yaml
+RUN   ?= results/latest
+APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt
+
+.PHONY: help setup lab-up lab-down run report demo test
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: LAB=$(LAB) MATRIX=$(MATRIX) RUN=$(RUN)"
+
+setup: $(VENV)/.installed ## Controller environment: apt packages, uv, the lab CLI
+
+$(VENV)/.installed: pyproject.toml
+	@command -v apt-get >/dev/null || { echo "error: apt-get not found (the local lab needs Debian/Ubuntu)"; exit 1; }
+	@[ "$$(id -u)" = 0 ] || { echo "error: must run as root (apt packages; the local lab creates network namespaces)"; exit 1; }
+	@dpkg-query -W $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
+	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -e '.[test]'
+	@touch $@
+	@echo "setup done: $(LAB_CLI)"
+
+lab-up: setup ## Provision the local lab (Terraform; root)
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) up --lab $(LAB)
+
+lab-down: setup ## Destroy the local lab; checks nothing is left
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) down --lab $(LAB)
+
+run: setup ## Run a matrix: make run MATRIX=matrices/demo.yaml
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) run $(MATRIX) --lab $(LAB)
+
+report: setup ## Write and print the report of a run: make report RUN=results/<run_id>
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) report $(RUN)
+
+demo: setup lab-up ## setup, lab-up, run matrices/demo.yaml, report
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) run matrices/demo.yaml --lab $(LAB)
+	@echo "report: $$(readlink -f results/latest)/report.md"
+
+test: setup ## Unit tests and the end-to-end lab test (root, Terraform)
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra

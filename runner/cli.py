@@ -1,0 +1,124 @@
+"""`lab`: the one entry point; every Make target goes through it.
+
+Stages: up (provision) · configure · run · report · down.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runner import REPO_ROOT, ui
+from runner.errors import LabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Django WSGI/ASGI benchmark lab.")
+matrix_app = typer.Typer(no_args_is_help=True, help="Inspect matrix files.")
+app.add_typer(matrix_app, name="matrix")
+
+LabOpt = typer.Option("local", "--lab", help="Lab name (inventory/<lab>/hosts.yml).")
+
+
+def _guard(fn, *args, **kwargs):
+    """Turn LabError into one red line and exit 1; Ctrl-C into exit 130."""
+    try:
+        return fn(*args, **kwargs)
+    except LabError as exc:
+        ui.error(str(exc))
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        raise typer.Exit(130)
+
+
+@app.command()
+def up(lab: str = LabOpt):
+    """Provision the local lab (Terraform): namespaces, sshd, CPU sets; write the inventory."""
+    from runner import infra
+
+    def go():
+        infra.preflight()
+        start = time.monotonic()
+        path = infra.lab_up(lab_name=lab, log=ui.info)
+        ui.info(f"lab {lab!r} is up in {time.monotonic() - start:.1f} s; inventory: {path}")
+    _guard(go)
+
+
+@app.command()
+def down(lab: str = LabOpt):
+    """Destroy the local lab and check that nothing of it is left."""
+    from runner import infra
+
+    def go():
+        infra.preflight()
+        start = time.monotonic()
+        infra.lab_down(lab_name=lab, log=ui.info)
+        ui.info(f"lab {lab!r} is down in {time.monotonic() - start:.1f} s; nothing of it is left")
+    _guard(go)
+
+
+@matrix_app.command("show")
+def matrix_show(matrix: Path):
+    """Print the cells of a matrix (resolving pins with uv) without touching any host."""
+    import pandas as pd
+
+    from runner.locks import resolve_cells
+    from runner.matrix import load_matrix
+
+    def go():
+        m = load_matrix(matrix)
+        cells, excluded = resolve_cells(m.cells, m.pins, REPO_ROOT / ".lab" / "lock-cache")
+        ui.table(f"{m.name}: {len(cells)} cells × {m.protocol.repetitions} repetitions",
+                 pd.DataFrame([c.columns() for c in cells]))
+        if excluded:
+            ui.table("excluded", pd.DataFrame([{"cell": x.spec.label(), "reason": x.reason}
+                                               for x in excluded]))
+    _guard(go)
+
+
+@app.command()
+def run(matrix: Path, lab: str = LabOpt,
+        results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
+    """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
+    from runner.run import run_matrix
+
+    def go():
+        run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui)
+        _print_report(run_dir)
+        ui.info(f"results: {run_dir}")
+    _guard(go)
+
+
+def _print_report(run_dir: Path) -> Path:
+    from analysis import console_tables, write_report
+    path = write_report(run_dir)
+    for title, frame in console_tables(run_dir):
+        if len(frame):
+            ui.table(title, frame)
+    return path
+
+
+@app.command()
+def report(run: Path = typer.Argument(REPO_ROOT / "results" / "latest",
+                                      help="A run folder (default: results/latest).")):
+    """Write report.md for a run and print its tables."""
+    def go():
+        if not run.exists():
+            raise LabError(f"{run}: no such run folder")
+        try:
+            path = _print_report(run)
+        except ValueError as exc:
+            raise LabError(str(exc)) from None
+        ui.info(f"report: {path}")
+    _guard(go)
+
+
+def main():
+    app(prog_name="lab")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""psutil sampler, copied to every lab host and run there.
+
+  sampler.py tree --pid PID --out FILE [--interval S] [--max-seconds N]
+      samples PID and all its descendants until SIGTERM/SIGINT or N seconds;
+  sampler.py exec --out FILE --stdout FILE [--interval S] -- CMD ARGS...
+      runs CMD (e.g. wrk), samples it until it exits, and exits with its code.
+
+Each line of FILE is one sample (JSON); the last line is {"summary": ...} with
+CPU as a percentage of one core computed from CPU-time deltas over the wall
+time (not from averaging instantaneous readings), and the sampler's own CPU
+cost so that the observer's effect is on record.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+
+class Tree:
+    """CPU-time and memory bookkeeping for a process and its descendants."""
+
+    def __init__(self, root_pid):
+        self.root = psutil.Process(root_pid)
+        self.first_cpu = {}   # pid -> cpu seconds when first seen
+        self.last_cpu = {}    # pid -> cpu seconds when last seen
+        self.peak_rss = 0
+        self.rss_sum = 0.0
+        self.peak_threads = 0
+        self.samples = 0
+        self.ctx_first = {}
+        self.ctx_last = {}
+
+    def members(self):
+        try:
+            return [self.root] + self.root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def sample(self):
+        procs, rss, threads = [], 0, 0
+        for p in self.members():
+            try:
+                with p.oneshot():
+                    cpu = p.cpu_times()
+                    mem = p.memory_info()
+                    nthreads = p.num_threads()
+                    ctx = p.num_ctx_switches()
+                    name = p.name()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            seconds = cpu.user + cpu.system
+            self.first_cpu.setdefault(p.pid, seconds)
+            self.last_cpu[p.pid] = seconds
+            self.ctx_first.setdefault(p.pid, (ctx.voluntary, ctx.involuntary))
+            self.ctx_last[p.pid] = (ctx.voluntary, ctx.involuntary)
+            rss += mem.rss
+            threads += nthreads
+            procs.append({"pid": p.pid, "name": name, "cpu_s": round(seconds, 4),
+                          "rss": mem.rss, "threads": nthreads,
+                          "ctx_vol": ctx.voluntary, "ctx_invol": ctx.involuntary})
+        if procs:
+            self.samples += 1
+            self.rss_sum += rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_threads = max(self.peak_threads, threads)
+        return {"t": time.time(), "rss": rss, "threads": threads, "procs": procs}
+
+    def summary(self, wall_s):
+        cpu_s = sum(self.last_cpu[p] - self.first_cpu[p] for p in self.last_cpu)
+        vol = sum(self.ctx_last[p][0] - self.ctx_first[p][0] for p in self.ctx_last)
+        invol = sum(self.ctx_last[p][1] - self.ctx_first[p][1] for p in self.ctx_last)
+        return {"wall_s": round(wall_s, 4), "cpu_s": round(cpu_s, 4),
+                "cpu_percent": round(100.0 * cpu_s / wall_s, 3) if wall_s > 0 else 0.0,
+                "rss_mean": self.rss_sum / self.samples if self.samples else 0,
+                "rss_peak": self.peak_rss, "threads_peak": self.peak_threads,
+                "ctx_voluntary": vol, "ctx_involuntary": invol,
+                "processes": len(self.last_cpu), "samples": self.samples}
+
+
+def observe(tree, out, interval, until):
+    """Sample `tree` every `interval` s until `until()` is true; return the summary."""
+    me = psutil.Process()
+    my_start = sum(me.cpu_times()[:2])
+    start = time.monotonic()
+    next_tick = start
+    while True:
+        out.write(json.dumps(tree.sample()) + "\n")
+        if until():
+            break
+        next_tick += interval
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+    wall = time.monotonic() - start
+    summary = tree.summary(wall)
+    my_cpu = sum(me.cpu_times()[:2]) - my_start
+    summary["sampler_cpu_percent"] = round(100.0 * my_cpu / wall, 3) if wall > 0 else 0.0
+    summary["interval_s"] = interval
+    return summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    t = sub.add_parser("tree")
+    t.add_argument("--pid", type=int, required=True)
+    t.add_argument("--max-seconds", type=float, default=600)
+    e = sub.add_parser("exec")
+    e.add_argument("--stdout", required=True)
+    e.add_argument("cmd", nargs=argparse.REMAINDER)
+    for p in (t, e):
+        p.add_argument("--out", required=True)
+        p.add_argument("--interval", type=float, default=0.2)
+    args = parser.parse_args(argv)
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+
+    with open(args.out, "w") as out:
+        if args.mode == "tree":
+            try:
+                tree = Tree(args.pid)
+            except psutil.NoSuchProcess:
+                print(f"no process {args.pid}", file=sys.stderr)
+                return 3
+            deadline = time.monotonic() + args.max_seconds
+            summary = observe(tree, out, args.interval,
+                              lambda: stopping or time.monotonic() > deadline
+                              or not tree.root.is_running())
+            code = 0
+        else:
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            with open(args.stdout, "w") as child_out:
+                child = subprocess.Popen(cmd, stdout=child_out, stderr=subprocess.STDOUT)
+                tree = Tree(child.pid)
+                summary = observe(tree, out, args.interval,
+                                  lambda: child.poll() is not None or stopping)
+                if child.poll() is None:
+                    child.terminate()
+                code = child.wait()
+            summary["returncode"] = code
+        out.write(json.dumps({"summary": summary}) + "\n")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The run stage: matrix → locks → configure (Ansible) → measure every
+cell × repetition in a shuffled order (seed recorded) → results folder."""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from runner import REPO_ROOT, configure, manifest, protocol
+from runner.errors import LabError
+from runner.inventory import load_lab
+from runner.locks import resolve_cells
+from runner.matrix import load_matrix
+from runner.results import Samples, new_run_dir, point_latest
+from runner.servers import SERVERS
+from runner.ssh import connect
+from runner.wrk import LATENCY_MODEL
+
+
+def schedule(cells, repetitions: int, seed: int) -> list[tuple]:
+    """Every (cell, repetition) once, shuffled so that drift favours no cell."""
+    order = [(cell, rep) for rep in range(repetitions) for cell in cells]
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def _env_contents(lab, env_id: str) -> dict:
+    path = Path(lab.vars["lab_state_dir"]) / "facts" / f"env-{env_id}.txt"
+    if not path.exists():
+        return {}
+    lines = path.read_text().split()
+    packages = dict(line.split("==", 1) for line in lines if "==" in line)
+    return {"packages": packages, "python_exact": lines[-1] if lines else None}
+
+
+def run_matrix(matrix_path: str | Path, lab_name: str = "local",
+               results_root: Path = REPO_ROOT / "results", ui=None) -> Path:
+    matrix = load_matrix(matrix_path)          # errors before anything starts
+    lab = load_lab(lab_name)
+    server_host, client_host = lab.by_role("server"), lab.by_role("client")
+    run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
+    ui.info(f"run {run_id} → {run_dir}")
+    started = time.time()
+
+    cells, exclusions = resolve_cells(matrix.cells, matrix.pins,
+                                      REPO_ROOT / ".lab" / "lock-cache", log=ui.warn)
+    lock_dir = run_dir / "locks"
+    lock_dir.mkdir()
+    for cell in cells:
+        (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
+    if not cells:
+        raise LabError(f"{matrix.path}: no cell resolved; nothing to run")
+
+    with ui.phase("configure (ansible-playbook site.yml)") as step:
+        envs = configure.environments(cells, lock_dir)
+        recap = configure.run_playbook(lab, envs, run_dir / "logs" / "ansible.log", step)
+    facts = configure.host_facts(lab)
+    env_info = {e["env_id"]: _env_contents(lab, e["env_id"]) for e in envs}
+
+    samples = Samples(run_id)
+    cell_state = {c.cell_id: {"status": "pending", "reason": None, "command": None} for c in cells}
+    base = {
+        "run_id": run_id, "status": "running", "matrix_name": matrix.name,
+        "matrix_file": str(matrix.path), "matrix": matrix.raw,
+        "baseline_server": matrix.baseline_server,
+        "protocol": {"scenario": protocol.SCENARIO, "repetitions": matrix.protocol.repetitions,
+                     "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
+                     "seed": matrix.protocol.seed, "connections": 1, "threads": 1,
+                     "latency_model": LATENCY_MODEL.format(connections=1, threads=1),
+                     "sampler_interval_s": protocol.SAMPLER_INTERVAL_S, "port": protocol.PORT},
+        "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
+        "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
+                           "facts": facts.get(h.name, {})} for h in lab.hosts.values()},
+        "cpu_sets": {h.role: h.cpus for h in lab.hosts.values()},
+        "lab_git": manifest.lab_git_commit(),
+        "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk")},
+        "ansible_recap": recap,
+        "excluded": [{"cell": vars(x.spec), "reason": x.reason} for x in exclusions],
+    }
+
+    def cells_entry():
+        return [{**c.columns(), "env_id": c.env_id, "lock": f"locks/{c.cell_id}.txt",
+                 "packages": env_info.get(c.env_id, {}).get("packages") or dict(c.packages),
+                 "python_exact": env_info.get(c.env_id, {}).get("python_exact"),
+                 "server_description": SERVERS[c.spec.server].description,
+                 **cell_state[c.cell_id]} for c in cells]
+
+    def save(status: str):
+        samples.write(run_dir)
+        manifest.write_manifest(run_dir, {**base, "status": status, "cells": cells_entry(),
+                                          "timings": {"started": started, "finished": time.time(),
+                                                      "repetitions": rep_timings}})
+
+    rep_timings = []
+    order = schedule(cells, matrix.protocol.repetitions, matrix.protocol.seed)
+    status = "interrupted"
+    try:
+        ctx = protocol.Context(run_id=run_id, run_dir=run_dir, server_host=server_host,
+                               client_host=client_host, server_conn=connect(server_host),
+                               client_conn=connect(client_host),
+                               warmup_s=matrix.protocol.warmup_s,
+                               duration_s=matrix.protocol.duration_s)
+        with ui.progress("measuring", total=len(order)) as advance:
+            for cell, rep in order:
+                state = cell_state[cell.cell_id]
+                if state["status"] == "failed":
+                    advance(f"skip {cell.spec.label()} rep {rep} (cell failed)")
+                    continue
+                outcome = protocol.run_repetition(ctx, cell, rep)
+                state["command"] = outcome.argv
+                rep_timings.append({"cell_id": cell.cell_id, "repetition": rep, **outcome.timings})
+                if outcome.failure:
+                    state.update(status="failed", reason=f"repetition {rep}: {outcome.failure}")
+                    ui.warn(f"{cell.spec.label()} failed: {outcome.failure} "
+                            f"(logs in raw/{cell.cell_id}/rep{rep}/)")
+                else:
+                    samples.add(cell.columns(), protocol.SCENARIO, rep, outcome.metrics)
+                    if state["status"] == "pending":
+                        state["status"] = "ok"
+                samples.write(run_dir)
+                advance(f"{cell.spec.label()} rep {rep}")
+        status = "complete"
+    finally:
+        # Runs on Ctrl-C too: what was measured is kept, the status says so.
+        save(status)
+        point_latest(Path(results_root), run_dir)
+    return run_dir

@@ -1,0 +1,52 @@
+"""All of the CLI's output goes through here (rich): messages, phases and
+progress bars, so every long step shows progress and errors look alike."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def info(message: str) -> None:
+    console.print(message)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}")
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def phase(title: str):
+    """A step of unknown length: shows its current sub-step."""
+    with console.status(f"{title}") as status:
+        yield lambda detail: status.update(f"{title}: {detail}")
+    console.print(f"[green]✓[/] {title}")
+
+
+@contextlib.contextmanager
+def progress(title: str, total: int):
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("{task.fields[detail]}")]
+    with Progress(*columns, console=console, transient=not sys.stdout.isatty()) as bar:
+        task = bar.add_task(title, total=total, detail="")
+        yield lambda detail: bar.update(task, advance=1, detail=detail)
+    console.print(f"[green]✓[/] {title}: {total} done")
+
+
+def table(title: str, frame) -> None:
+    t = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        t.add_column(str(col), overflow="fold")
+    for row in frame.itertuples(index=False):
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console.print(t)
