@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +85,10 @@ def compile_lock(requirements: str, python: str, cache_dir: Path) -> tuple[str |
     proc = subprocess.run(
         [_uv(), "pip", "compile", "-", "--python-version", python, "--generate-hashes",
          "--no-header", "--no-annotate", "--quiet", "--python-platform", "x86_64-unknown-linux-gnu"],
-        input=requirements, capture_output=True, text=True, timeout=300)
+        input=requirements, capture_output=True, text=True, timeout=300,
+        # Resolving for another Python needs no interpreter of it; without
+        # this uv tries to download one, which costs seconds (or fails) here.
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
     if proc.returncode != 0:
         return None, " ".join(proc.stderr.split())[-600:] or f"uv exited {proc.returncode}"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -95,9 +100,15 @@ def compile_lock(requirements: str, python: str, cache_dir: Path) -> tuple[str |
 
 def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: None):
     """Resolve every spec; return (cells, exclusions). Never raises for a bad cell."""
+    # Each resolution mostly waits on the package index: run the distinct
+    # ones side by side.
+    wanted = {(spec.python, requirements_for(spec, pins)) for spec in specs}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {key: pool.submit(compile_lock, key[1], key[0], cache_dir) for key in wanted}
+        resolved = {key: f.result() for key, f in futures.items()}
     cells, exclusions = [], []
     for spec in specs:
-        lock, error = compile_lock(requirements_for(spec, pins), spec.python, cache_dir)
+        lock, error = resolved[(spec.python, requirements_for(spec, pins))]
         if lock is None:
             exclusions.append(Exclusion(spec, f"pins do not resolve: {error}"))
             log(f"excluded {spec.label()}: {error}")

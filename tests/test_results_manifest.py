@@ -1,0 +1,48 @@
+import hashlib
+import json
+import random
+
+import pandas as pd
+
+from runner import manifest
+from runner.results import SAMPLE_COLUMNS, Samples, new_run_dir, point_latest
+from runner.run import schedule
+
+
+def test_run_dirs_are_new_and_latest_moves(tmp_path):
+    a_id, a = new_run_dir(tmp_path, "demo")
+    b_id, b = new_run_dir(tmp_path, "demo")
+    assert a != b and a.is_dir() and b.is_dir()
+    point_latest(tmp_path, a)
+    point_latest(tmp_path, b)
+    assert (tmp_path / "latest").resolve() == b.resolve()
+
+
+def test_samples_are_long_form_with_the_documented_columns(tmp_path):
+    s = Samples("r1")
+    cols = {"cell_id": "c1", "server": "uvicorn", "interface": "asgi", "workers": 1,
+            "python": "3.12", "django": "5.2.19", "asgiref": "3.13.0", "view": "drf"}
+    s.add(cols, "single-client", 0, {"latency_p50": (1.5, "ms"), "requests_per_s": (600, "1/s")})
+    df = pd.read_parquet(s.write(tmp_path))
+    assert list(df.columns) == SAMPLE_COLUMNS
+    assert df.set_index("metric").loc["latency_p50", "value"] == 1.5
+    assert df["workers"].dtype == "int64"
+
+
+def test_manifest_hashes_every_file_and_has_a_schema_version(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "wrk.txt").write_text("x")
+    manifest.write_manifest(tmp_path, {"run_id": "r1"})
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["schema_version"] == manifest.SCHEMA_VERSION
+    assert data["files"] == {"raw/wrk.txt": hashlib.sha256(b"x").hexdigest()}
+
+
+def test_schedule_covers_every_repetition_once_and_depends_on_seed():
+    cells = ["a", "b", "c"]
+    one = schedule(cells, 3, seed=1)
+    assert sorted(one) == sorted((c, r) for c in cells for r in range(3))
+    assert one == schedule(cells, 3, seed=1)
+    assert one != schedule(cells, 3, seed=2)
+    random.seed(0)  # the global RNG plays no part
+    assert one == schedule(cells, 3, seed=1)
