@@ -1,0 +1,56 @@
+"""The psutil sampler, run for real on local processes."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "remote" / "sampler.py"
+BUSY = "import time\nt=time.time()\nwhile time.time()-t < 1.5: pass\n"
+IDLE = "import time\ntime.sleep(1.5)\n"
+
+
+def summary(path: Path) -> dict:
+    lines = path.read_text().splitlines()
+    assert len(lines) >= 3, "expected several samples and a summary"
+    return json.loads(lines[-1])["summary"]
+
+
+def test_exec_mode_measures_a_busy_child_as_busy(tmp_path):
+    out, child_out = tmp_path / "trace.jsonl", tmp_path / "child.txt"
+    code = subprocess.call([sys.executable, str(SAMPLER), "exec", "--interval", "0.1",
+                            "--out", str(out), "--stdout", str(child_out), "--",
+                            sys.executable, "-c", BUSY + "print('done')"], timeout=30)
+    assert code == 0 and child_out.read_text().strip() == "done"
+    s = summary(out)
+    assert s["cpu_percent"] > 60, s   # a spinning loop on one core
+    assert s["rss_peak"] > 1_000_000 and s["threads_peak"] >= 1
+    assert s["returncode"] == 0
+
+
+def test_exec_mode_passes_the_child_exit_code(tmp_path):
+    code = subprocess.call([sys.executable, str(SAMPLER), "exec", "--out", str(tmp_path / "t"),
+                            "--stdout", str(tmp_path / "o"), "--", sys.executable, "-c",
+                            "raise SystemExit(7)"], timeout=30)
+    assert code == 7
+
+
+def test_tree_mode_follows_children_and_stops_on_sigterm(tmp_path):
+    # A parent that forks two children: one spins, one sleeps.
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess,sys\n"
+                               f"a=subprocess.Popen([sys.executable,'-c',{BUSY!r}])\n"
+                               f"b=subprocess.Popen([sys.executable,'-c',{IDLE!r}])\n"
+                               "a.wait(); b.wait()\n"])
+    time.sleep(0.3)
+    out = tmp_path / "tree.jsonl"
+    sampler = subprocess.Popen([sys.executable, str(SAMPLER), "tree", "--pid", str(parent.pid),
+                                "--interval", "0.1", "--out", str(out)])
+    time.sleep(0.8)
+    sampler.terminate()
+    assert sampler.wait(timeout=10) == 0
+    parent.wait(timeout=10)
+    s = summary(out)
+    assert s["processes"] == 3
+    assert 40 < s["cpu_percent"] < 130, s   # one spinning child, the rest idle
+    assert s["sampler_cpu_percent"] < 50
