@@ -1,0 +1,197 @@
+"""Unit tests of the server and view registries (no network, no processes)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from runner.servers import (
+    ASGI_TARGET,
+    DEFAULT_PINS,
+    SERVERS,
+    WSGI_TARGET,
+    clean_env,
+    validate_server,
+)
+from runner.views import VIEWS
+
+HOST = "198.18.0.10"
+PORT = 8123
+APP_DIR = "/srv/lab/lab_app"
+VENV_BIN = "/srv/lab/venvs/x/bin"
+WILDCARDS = ("0.0.0.0", "::", "[::]", "*")
+
+
+def argv(name: str, workers: int = 1, host: str = HOST, port: int = PORT) -> list[str]:
+    return SERVERS[name].command(APP_DIR, VENV_BIN, host, port, workers)
+
+
+def test_registry_names_and_interfaces():
+    assert set(SERVERS) == {"gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "daphne",
+                            "granian-wsgi", "granian-asgi"}
+    for name, s in SERVERS.items():
+        assert s.name == name
+        assert s.interface in ("wsgi", "asgi")
+        assert s.description and "\n" not in s.description
+        assert s.packages and all(p == p.lower() and "_" not in p for p in s.packages)
+        assert all(p in DEFAULT_PINS for p in s.packages), name
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_argv_binds_only_to_the_given_host_and_port(name):
+    cmd = argv(name)
+    text = " ".join(cmd)
+    for wildcard in WILDCARDS:
+        assert wildcard not in cmd
+    assert "0.0.0.0" not in text
+    # Every IP-looking token is the host, every host:port is ours.
+    assert set(re.findall(r"\d+\.\d+\.\d+\.\d+", text)) == {HOST}
+    assert HOST in cmd or f"{HOST}:{PORT}" in cmd
+    assert str(PORT) in cmd or f"{HOST}:{PORT}" in cmd
+    # Exactly one bind: the host and the port each appear once.
+    assert text.count(HOST) == 1
+    assert sum(part.count(str(PORT)) for part in cmd) == 1
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_argv_shape(name):
+    s = SERVERS[name]
+    cmd = argv(name)
+    assert cmd[0].startswith(VENV_BIN + "/")
+    target = WSGI_TARGET if s.interface == "wsgi" else ASGI_TARGET
+    assert s.target == target
+    assert cmd.count(target) == 1
+    other = ASGI_TARGET if s.interface == "wsgi" else WSGI_TARGET
+    assert other not in cmd
+    assert not any("access-log" in p and not p.startswith("--no-") for p in cmd)
+    assert "--access-logfile" not in cmd
+    assert "--reload" not in cmd and "--daemon" not in cmd and "-D" not in cmd
+    if s.needs_cwd:
+        assert s.app_dir_via == "cwd"
+    else:
+        i = cmd.index(s.app_dir_via)
+        assert cmd[i + 1] == APP_DIR
+
+
+def test_exact_argv_examples():
+    b = VENV_BIN
+    assert argv("gunicorn-sync") == [
+        f"{b}/gunicorn", WSGI_TARGET, "--chdir", APP_DIR, "--bind", f"{HOST}:{PORT}",
+        "--workers", "1", "--no-control-socket", "--worker-class", "sync"]
+    assert argv("gunicorn-uvicorn")[-2:] == ["--worker-class", "uvicorn_worker.UvicornWorker"]
+    assert "uvicorn.workers.UvicornWorker" not in argv("gunicorn-uvicorn")
+    u = argv("uvicorn")
+    assert u[u.index("--loop") + 1] == "uvloop" and u[u.index("--http") + 1] == "httptools"
+    assert "--no-access-log" in u
+    assert argv("daphne") == [f"{b}/daphne", "--bind", HOST, "--port", str(PORT),
+                              "--verbosity", "0", ASGI_TARGET]
+    for name, iface in (("granian-wsgi", "wsgi"), ("granian-asgi", "asgi")):
+        g = argv(name)
+        assert g[g.index("--interface") + 1] == iface
+        assert "--no-access-log" in g
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SERVERS.items() if s.max_workers is None))
+@pytest.mark.parametrize("workers", [1, 2, 7])
+def test_workers_passed_through(name, workers):
+    cmd = argv(name, workers=workers)
+    i = cmd.index("--workers")
+    assert cmd[i + 1] == str(workers)
+    assert cmd.count("--workers") == 1
+
+
+def test_daphne_is_single_process():
+    assert SERVERS["daphne"].max_workers == 1
+    assert "--workers" not in argv("daphne")
+    with pytest.raises(ValueError, match=r"daphne.*at most 1.*got 2"):
+        argv("daphne", workers=2)
+
+
+def test_ipv6_host_is_bracketed_where_needed():
+    assert "[::1]:8000" in SERVERS["gunicorn-sync"].command(APP_DIR, VENV_BIN, "::1", 8000, 1)
+    u = SERVERS["uvicorn"].command(APP_DIR, VENV_BIN, "::1", 8000, 1)
+    assert u[u.index("--host") + 1] == "::1"
+
+
+def test_validate_server_unknown_name_lists_known():
+    with pytest.raises(ValueError) as exc:
+        validate_server("gunicorn-eventlet", 1)
+    msg = str(exc.value)
+    assert "'gunicorn-eventlet'" in msg
+    for name in SERVERS:
+        assert name in msg
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, "2", True, None])
+def test_validate_server_bad_workers_named(workers):
+    with pytest.raises(ValueError) as exc:
+        validate_server("uvicorn", workers)
+    assert repr(workers) in str(exc.value)
+    assert ">= 1" in str(exc.value)
+
+
+def test_validate_server_accepts_good_input():
+    for name, s in SERVERS.items():
+        validate_server(name, 1)
+        if s.max_workers is None:
+            validate_server(name, 2)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "localhost", "", "198.18.0.10:80"])
+def test_command_rejects_bad_host(host):
+    with pytest.raises(ValueError) as exc:
+        argv("uvicorn", host=host)
+    assert repr(host) in str(exc.value)
+
+
+@pytest.mark.parametrize("port", [0, 65536, "8000", True])
+def test_command_rejects_bad_port(port):
+    with pytest.raises(ValueError) as exc:
+        argv("granian-wsgi", port=port)
+    assert repr(port) in str(exc.value)
+
+
+def test_command_rejects_relative_paths():
+    with pytest.raises(ValueError, match="app_dir"):
+        SERVERS["uvicorn"].command("lab_app", VENV_BIN, HOST, PORT, 1)
+    with pytest.raises(ValueError, match="venv_bin"):
+        SERVERS["uvicorn"].command(APP_DIR, ".venv/bin", HOST, PORT, 1)
+
+
+def test_clean_env_drops_overrides():
+    env = {"PATH": "/usr/bin", "GUNICORN_CMD_ARGS": "--bind 0.0.0.0:80", "WEB_CONCURRENCY": "8",
+           "GRANIAN_HOST": "0.0.0.0", "UVICORN_HOST": "0.0.0.0", "LAB_DJANGO_DEBUG": "1",
+           "DJANGO_SETTINGS_MODULE": "other.settings", "PYTHONPATH": "/x"}
+    assert clean_env(env) == {"PATH": "/usr/bin", "LAB_DJANGO_DEBUG": "1"}
+
+
+def test_default_pins_are_exact():
+    for name, version in DEFAULT_PINS.items():
+        assert name == name.lower()
+        assert re.fullmatch(r"\d+(\.\d+)+", version), (name, version)
+    assert DEFAULT_PINS["django"].startswith("5.2.")
+    for needed in ("django", "asgiref", "djangorestframework"):
+        assert needed in DEFAULT_PINS
+
+
+def test_views_registry():
+    assert set(VIEWS) == {"drf", "sync", "async"}
+    for name, v in VIEWS.items():
+        assert v.name == name
+        assert v.path == f"/{name}/"
+        assert v.expected_status == 200
+        assert isinstance(v.expected_body, bytes)
+        assert json.loads(v.expected_body) == {"message": "Test Message"}
+        assert v.description
+    # DRF's JSONRenderer is compact; JsonResponse puts a space after the colon.
+    assert VIEWS["drf"].expected_body == b'{"message":"Test Message"}'
+    assert VIEWS["sync"].expected_body == b'{"message": "Test Message"}'
+    assert VIEWS["async"].expected_body == VIEWS["sync"].expected_body
+
+
+def test_registries_are_frozen():
+    with pytest.raises(AttributeError):
+        SERVERS["uvicorn"].max_workers = 3  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        VIEWS["drf"].expected_body = b""  # type: ignore[misc]
