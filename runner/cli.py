@@ -35,14 +35,15 @@ def _guard(fn, *args, **kwargs):
 
 
 @app.command()
-def up(lab: str = LabOpt):
+def up(lab: str = LabOpt,
+       subnet: str = typer.Option("198.18.0.0/24", help="A /24 inside 198.18.0.0/15.")):
     """Provision the local lab (Terraform): namespaces, sshd, CPU sets; write the inventory."""
     from runner import infra
 
     def go():
         infra.preflight()
         start = time.monotonic()
-        path = infra.lab_up(lab_name=lab, log=ui.info)
+        path = infra.lab_up(lab_name=lab, subnet=subnet, log=ui.info)
         ui.info(f"lab {lab!r} is up in {time.monotonic() - start:.1f} s; inventory: {path}")
     _guard(go)
 

@@ -57,9 +57,23 @@ def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda tas
                     ("ok", "changed", "unreachable", "failed"), m.groups()[1:])}
         code = proc.wait()
     if code != 0:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise LabError(f"ansible-playbook failed (exit {code}); log: {log_path}\n{tail}")
+        raise LabError(f"ansible-playbook failed (exit {code}): {failure_summary(log_path)} "
+                       f"(full log: {log_path})")
     return recap
+
+
+FAILED_LINE = re.compile(r"^(?:fatal|failed): \[?([^\]\s]*)\]?.*?\"msg\": \"((?:[^\"\\\\]|\\\\.)*)\"")
+
+
+def failure_summary(log_path: Path) -> str:
+    """The failed hosts and Ansible's own messages, not a page of JSON."""
+    found = []
+    for line in log_path.read_text().splitlines():
+        if m := FAILED_LINE.match(line):
+            item = f"{m.group(1)}: {m.group(2)}"
+            if item not in found:
+                found.append(item)
+    return "; ".join(found[:3]) or "see the log"
 
 
 def host_facts(lab: Lab) -> dict:

@@ -104,10 +104,11 @@ def _protocol(path: Path, raw) -> Protocol:
         raise _fail(path, "protocol", f"expected numbers: {exc}") from None
     if protocol.repetitions < 1:
         raise _fail(path, "protocol.repetitions", "must be >= 1")
-    if protocol.duration_s <= 0:
-        raise _fail(path, "protocol.duration_s", "must be > 0 seconds")
-    if protocol.warmup_s < 0:
-        raise _fail(path, "protocol.warmup_s", "must be >= 0 seconds")
+    # wrk takes whole seconds only.
+    if protocol.duration_s < 1 or not protocol.duration_s.is_integer():
+        raise _fail(path, "protocol.duration_s", "must be a whole number of seconds >= 1")
+    if protocol.warmup_s < 0 or not protocol.warmup_s.is_integer():
+        raise _fail(path, "protocol.warmup_s", "must be a whole number of seconds >= 0")
     return protocol
 
 

@@ -37,6 +37,7 @@ class StepFailed(Exception):
 @dataclass
 class Outcome:
     metrics: dict = field(default_factory=dict)   # metric -> (value, unit)
+    observed_cpus: dict = field(default_factory=dict)  # role -> CPUs its processes could use
     failure: str | None = None
     timings: dict = field(default_factory=dict)   # step -> seconds
     argv: list = field(default_factory=list)
@@ -99,7 +100,7 @@ def run_wrk(ctx: Context, cell: Cell, seconds: float, rep_dir: str, tag: str) ->
     res = run(ctx.client_conn, cmd, timeout=seconds + 30, warn=True)
     out = run(ctx.client_conn, f"cat {rep_dir}/{tag}-wrk.txt", timeout=15, warn=True).stdout
     if res.return_code != 0:
-        raise StepFailed(f"wrk exited {res.return_code}: {out.strip()[-300:]}")
+        raise StepFailed(f"wrk exited {res.return_code}: {' '.join(out.split())[:200]}")
     return wrk.parse(out)
 
 
@@ -148,6 +149,25 @@ def fetch(ctx: Context, conn, remote_dir: str, names: list[str], local_dir: Path
             conn.get(f"{remote_dir}/{name}", str(local_dir / name))
         except (OSError, IOError):
             pass  # a step that failed early writes fewer files; the reason is recorded
+
+
+def cpu_list(cpus) -> str:
+    """[0, 1, 2, 5] -> "0-2,5", the kernel's own notation (Cpus_allowed_list)."""
+    cpus, parts = sorted(cpus or []), []
+    for cpu in cpus:
+        if parts and cpu == parts[-1][1] + 1:
+            parts[-1][1] = cpu
+        else:
+            parts.append([cpu, cpu])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    cpus = []
+    for part in filter(None, str(text).split(",")):
+        a, _, b = part.partition("-")
+        cpus.extend(range(int(a), int(b or a) + 1))
+    return cpus
 
 
 def metrics_from(result: wrk.WrkResult, server: dict, client: dict) -> dict:
@@ -204,6 +224,14 @@ def run_repetition(ctx: Context, cell: Cell, repetition: int) -> Outcome:
         if result.requests == 0:
             raise StepFailed("wrk completed no request in the measured window")
         outcome.metrics.update(metrics_from(result, server_summary, client_summary))
+        outcome.observed_cpus = {"server": cpu_list(server_summary.get("cpu_affinity")),
+                                 "client": cpu_list(client_summary.get("cpu_affinity"))}
+        # A measurement outside the declared CPU sets is not the one asked for.
+        for role, host in (("server", ctx.server_host), ("client", ctx.client_host)):
+            declared = cpu_list(parse_cpu_list(host.cpus))
+            if outcome.observed_cpus[role] != declared:
+                raise StepFailed(f"{role} processes could run on CPUs {outcome.observed_cpus[role]!r}, "
+                                 f"declared {declared!r}")
     except StepFailed as exc:
         outcome.failure = str(exc)
     except (wrk.WrkOutputError, ValueError, KeyError) as exc:

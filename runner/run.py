@@ -51,14 +51,22 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     if not cells:
         raise LabError(f"{matrix.path}: no cell resolved; nothing to run")
 
-    with ui.phase("configure (ansible-playbook site.yml)") as step:
-        envs = configure.environments(cells, lock_dir)
-        recap = configure.run_playbook(lab, envs, run_dir / "logs" / "ansible.log", step)
+    try:
+        with ui.phase("configure (ansible-playbook site.yml)") as step:
+            envs = configure.environments(cells, lock_dir)
+            recap = configure.run_playbook(lab, envs, run_dir / "logs" / "ansible.log", step)
+    except (LabError, KeyboardInterrupt) as exc:
+        # The folder says why it holds no measurement, rather than looking half-written.
+        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
+                                          "error": f"configure: {exc or 'interrupted'}",
+                                          "matrix_name": matrix.name, "matrix": matrix.raw})
+        raise
     facts = configure.host_facts(lab)
     env_info = {e["env_id"]: _env_contents(lab, e["env_id"]) for e in envs}
 
     samples = Samples(run_id)
-    cell_state = {c.cell_id: {"status": "pending", "reason": None, "command": None} for c in cells}
+    cell_state = {c.cell_id: {"status": "pending", "reason": None, "command": None,
+                              "observed_cpus": {}} for c in cells}
     base = {
         "run_id": run_id, "status": "running", "matrix_name": matrix.name,
         "matrix_file": str(matrix.path), "matrix": matrix.raw,
@@ -108,6 +116,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                     continue
                 outcome = protocol.run_repetition(ctx, cell, rep)
                 state["command"] = outcome.argv
+                if outcome.observed_cpus:
+                    state["observed_cpus"] = outcome.observed_cpus
                 rep_timings.append({"cell_id": cell.cell_id, "repetition": rep, **outcome.timings})
                 if outcome.failure:
                     state.update(status="failed", reason=f"repetition {rep}: {outcome.failure}")

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False)
+# Not a terminal (CI, a pipe): wide enough for the report tables.
+console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -44,9 +45,14 @@ def progress(title: str, total: int):
 
 
 def table(title: str, frame) -> None:
-    t = Table(title=title, show_lines=False)
+    """Print a frame; columns with one value in every row go to the caption,
+    so the columns that vary stay readable on a terminal."""
+    constant = [c for c in frame.columns if len(frame) > 1 and frame[c].astype(str).nunique() == 1]
+    caption = ", ".join(f"{c}={frame[c].iloc[0]}" for c in constant) or None
+    frame = frame.drop(columns=constant)
+    t = Table(title=title, caption=caption, show_lines=False)
     for col in frame.columns:
-        t.add_column(str(col), overflow="fold")
+        t.add_column(str(col), overflow="ellipsis", max_width=70)
     for row in frame.itertuples(index=False):
         t.add_row(*("" if v is None else str(v) for v in row))
     console.print(t)

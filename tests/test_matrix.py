@@ -72,7 +72,8 @@ def test_missing_pin_for_a_server_is_named(write_matrix):
 
 
 @pytest.mark.parametrize("protocol, needle", [
-    ("protocol: {duration_s: 0}", "protocol.duration_s: must be > 0"),
+    ("protocol: {duration_s: 0}", "protocol.duration_s: must be a whole number of seconds >= 1"),
+    ("protocol: {warmup_s: 0.5}", "protocol.warmup_s: must be a whole number of seconds"),
     ("protocol: {repetitions: 0}", "protocol.repetitions: must be >= 1"),
     ("protocol: {duraton_s: 3}", "protocol.duraton_s: unknown setting"),
 ])

@@ -35,6 +35,7 @@ class Tree:
         self.samples = 0
         self.ctx_first = {}
         self.ctx_last = {}
+        self.affinity = set()  # CPUs any process of the tree may run on
 
     def members(self):
         try:
@@ -55,6 +56,11 @@ class Tree:
             except (psutil.NoSuchProcess, psutil.ZombieProcess):
                 continue
             seconds = cpu.user + cpu.system
+            if p.pid not in self.first_cpu:
+                try:
+                    self.affinity.update(p.cpu_affinity())
+                except (psutil.Error, AttributeError):
+                    pass
             self.first_cpu.setdefault(p.pid, seconds)
             self.last_cpu[p.pid] = seconds
             self.ctx_first.setdefault(p.pid, (ctx.voluntary, ctx.involuntary))
@@ -80,7 +86,8 @@ class Tree:
                 "rss_mean": self.rss_sum / self.samples if self.samples else 0,
                 "rss_peak": self.peak_rss, "threads_peak": self.peak_threads,
                 "ctx_voluntary": vol, "ctx_involuntary": invol,
-                "processes": len(self.last_cpu), "samples": self.samples}
+                "processes": len(self.last_cpu), "samples": self.samples,
+                "cpu_affinity": sorted(self.affinity)}
 
 
 def observe(tree, out, interval, until):

@@ -1,0 +1,166 @@
+"""The whole lab, for real: Terraform brings up namespaces with sshd on their
+own CPU sets, Ansible installs the cells over SSH, the runner measures a WSGI
+and an ASGI server with wrk from the client host, and teardown leaves nothing.
+
+Runs the `lab` CLI as a user would. Uses its own lab name and subnet so that
+it never touches a lab the user has up.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, lab_capable
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+
+LAB, SUBNET = "e2e", "198.18.1.0/24"
+MATRIX = REPO / "tests" / "data" / "matrices" / "e2e.yaml"
+LAB_CMD = [str(Path(sys.executable).parent / "lab")]
+
+
+def lab(*args, check=True, timeout=900):
+    proc = subprocess.run(LAB_CMD + list(args), cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def lab_processes() -> list[str]:
+    """Processes that belong to this lab: its sshds, servers and samplers."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if f"/.lab/{LAB}/" in line and "ps -eo" not in line]
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+@pytest.fixture(scope="module")
+def lab_up():
+    from runner import infra
+    start = time.monotonic()
+    lab("up", "--lab", LAB, "--subnet", SUBNET)
+    up_seconds = time.monotonic() - start
+    try:
+        yield up_seconds
+    finally:
+        lab("down", "--lab", LAB, check=False)
+        left = infra.leftovers(LAB)
+        assert left == [], f"lab-down left: {left}"
+        assert lab_processes() == []
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert f"djlab-{LAB}-" not in netns
+
+
+def test_second_lab_up_is_a_no_op(lab_up):
+    inventory = REPO / "inventory" / LAB / "hosts.yml"
+    before = inventory.read_bytes()
+    start = time.monotonic()
+    lab("up", "--lab", LAB, "--subnet", SUBNET)
+    assert time.monotonic() - start < max(30.0, lab_up)
+    assert inventory.read_bytes() == before
+
+
+def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    lab("run", str(MATRIX), "--lab", LAB, "--results", str(results))
+    (run_dir,) = run_folders(results)
+    assert (results / "latest").resolve() == run_dir.resolve()
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
+    declared = {name: str(h["lab_cpus"]) for g in inventory["all"]["children"].values()
+                for name, h in g["hosts"].items()}
+    assert manifest["cpu_sets"] == {"server": declared["server"], "client": declared["client"]}
+    cells = manifest["cells"]
+    assert {c["server"] for c in cells} == {"gunicorn-sync", "uvicorn"}
+    assert {c["interface"] for c in cells} == {"wsgi", "asgi"}
+    for cell in cells:
+        assert cell["status"] == "ok", cell
+        # Every process of the server and of wrk could only run on its host's CPU set.
+        assert cell["observed_cpus"] == {"server": declared["server"], "client": declared["client"]}
+        assert cell["packages"]["django"] == "5.2.19" and cell["packages"]["asgiref"] == "3.13.0"
+        assert cell["python_exact"].startswith("3.12.")
+        assert (run_dir / cell["lock"]).is_file()
+    for name, host in manifest["hosts"].items():
+        assert host["facts"]["cpus_allowed"] == declared[name]
+
+    df = pd.read_parquet(run_dir / "results.parquet")
+    wide = df.pivot_table(index=["server", "repetition"], columns="metric", values="value")
+    assert len(wide) == 4  # 2 cells × 2 repetitions
+    assert (wide["latency_p50"] > 0).all() and (wide["latency_p99"] >= wide["latency_p50"]).all()
+    assert (wide["requests"] > 100).all()       # 2 s of one-at-a-time requests
+    assert (wide["errors"] == 0).all()
+    assert (wide["server_rss_mb"] > 10).all()   # a Django process, not a stub
+    assert (wide["server_cpu_percent"] > 1).all() and (wide["client_cpu_percent"] > 1).all()
+    # Closed loop, one connection: throughput × mean latency ≈ 1 (Little's law).
+    little = wide["requests_per_s"] * wide["latency_mean"] / 1000
+    assert ((little > 0.5) & (little <= 1.05)).all(), little
+    for f in manifest["files"]:
+        assert (run_dir / f).is_file()
+    assert (run_dir / "report.md").read_text().count("gunicorn-sync") >= 2
+
+    # A broken server: the cell fails with its log kept, the other cell still runs,
+    # and nothing is reinstalled (the venvs are complete).
+    uvicorn_cell = next(c for c in cells if c["server"] == "uvicorn")
+    server_root = inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"]
+    (Path(server_root) / "envs" / uvicorn_cell["env_id"] / "venv" / "bin" / "uvicorn").unlink()
+    lab("run", str(MATRIX), "--lab", LAB, "--results", str(results))
+    second = [p for p in run_folders(results) if p != run_dir]
+    assert len(second) == 1
+    m2 = json.loads((second[0] / "manifest.json").read_text())
+    assert m2["status"] == "complete"
+    assert all(r["changed"] == 0 for r in m2["ansible_recap"].values()), m2["ansible_recap"]
+    by_server = {c["server"]: c for c in m2["cells"]}
+    assert by_server["gunicorn-sync"]["status"] == "ok"
+    assert by_server["uvicorn"]["status"] == "failed"
+    assert "did not answer" in by_server["uvicorn"]["reason"]
+    logs = list((second[0] / "raw" / uvicorn_cell["cell_id"]).glob("rep*/server.log"))
+    assert logs and "uvicorn" in logs[0].read_text()
+    assert "failed" in (second[0] / "report.md").read_text()
+    assert lab_processes_of_servers() == []
+
+
+def lab_processes_of_servers() -> list[str]:
+    return [p for p in lab_processes() if "labproject" in p]
+
+
+def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_factory):
+    results = tmp_path_factory.mktemp("interrupted")
+    proc = subprocess.Popen(LAB_CMD + ["run", str(MATRIX), "--lab", LAB, "--results", str(results)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # Wait until a first repetition has landed, then interrupt mid-run.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            parquet = list(results.glob("*/results.parquet"))
+            if parquet and len(pd.read_parquet(parquet[0])) > 0:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"run ended before it could be interrupted:\n{proc.stdout.read()}")
+            time.sleep(0.2)
+        else:
+            pytest.fail("no repetition finished within 300 s")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    (run_dir,) = run_folders(results)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(pd.read_parquet(run_dir / "results.parquet")) > 0
+    assert lab_processes_of_servers() == []
