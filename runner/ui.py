@@ -36,6 +36,16 @@ def phase(title: str):
 
 @contextlib.contextmanager
 def progress(title: str, total: int):
+    if not console.is_terminal:
+        # A log (CI, a pipe) gets one line per step instead of a redrawn bar.
+        done = 0
+
+        def advance(detail: str) -> None:
+            nonlocal done
+            done += 1
+            console.print(f"{title} [{done}/{total}] {detail}")
+        yield advance
+        return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[detail]}")]
     with Progress(*columns, console=console, transient=not sys.stdout.isatty()) as bar:
