@@ -62,7 +62,7 @@ def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda tas
     return recap
 
 
-FAILED_LINE = re.compile(r"^(?:fatal|failed): \[?([^\]\s]*)\]?.*?\"msg\": \"((?:[^\"\\\\]|\\\\.)*)\"")
+FAILED_LINE = re.compile(r'^(?:fatal|failed): \[([^\]]*)\].*?"msg": "((?:[^"\\]|\\.)*)"')
 
 
 def failure_summary(log_path: Path) -> str:
