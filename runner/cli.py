@@ -117,6 +117,32 @@ def report(run: Path = typer.Argument(REPO_ROOT / "results" / "latest",
     _guard(go)
 
 
+@app.command()
+def archive(run: Path = typer.Argument(REPO_ROOT / "results" / "latest", help="A run folder."),
+            out: Path = typer.Option(REPO_ROOT / "archives", help="Where the archive goes.")):
+    """Pack a run folder into one .tar.gz with a sha256 for every member."""
+    from runner.archive import pack
+
+    def go():
+        ui.info(f"archive: {pack(run, out)}")
+    _guard(go)
+
+
+@app.command()
+def verify(archive_file: Path = typer.Argument(..., metavar="FILE")):
+    """Check an archive: names every member changed, missing or unlisted."""
+    from runner.archive import verify as verify_archive
+
+    def go():
+        problems = verify_archive(archive_file)
+        for problem in problems:
+            ui.error(problem)
+        if problems:
+            raise typer.Exit(1)
+        ui.info(f"{archive_file}: every member matches its sha256")
+    _guard(go)
+
+
 def main():
     app(prog_name="lab")
 
