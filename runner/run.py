@@ -2,6 +2,7 @@
 cell × repetition in a shuffled order (seed recorded) → results folder."""
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     base = {
         "run_id": run_id, "status": "running", "matrix_name": matrix.name,
         "matrix_file": str(matrix.path), "matrix": matrix.raw,
+        "matrix_sha256": hashlib.sha256(matrix.path.read_bytes()).hexdigest(),
         "baseline_server": matrix.baseline_server,
         "protocol": {"scenario": protocol.SCENARIO, "repetitions": matrix.protocol.repetitions,
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,

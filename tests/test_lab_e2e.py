@@ -5,6 +5,7 @@ and an ASGI server with wrk from the client host, and teardown leaves nothing.
 Runs the `lab` CLI as a user would. Uses its own lab name and subnet so that
 it never touches a lab the user has up.
 """
+import hashlib
 import json
 import os
 import signal
@@ -80,6 +81,7 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+    assert manifest["matrix_sha256"] == hashlib.sha256(MATRIX.read_bytes()).hexdigest()
     inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
     declared = {name: str(h["lab_cpus"]) for g in inventory["all"]["children"].values()
                 for name, h in g["hosts"].items()}
