@@ -142,12 +142,12 @@ def stop_server(ctx: Context, pid: int) -> str | None:
     return f"port {PORT} still listening after stop" if listening.strip() else None
 
 
-def fetch(ctx: Context, conn, remote_dir: str, names: list[str], local_dir: Path) -> None:
+def fetch(conn, remote_dir: str, names: list[str], local_dir: Path) -> None:
     local_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         try:
             conn.get(f"{remote_dir}/{name}", str(local_dir / name))
-        except (OSError, IOError):
+        except OSError:
             pass  # a step that failed early writes fewer files; the reason is recorded
 
 
@@ -234,7 +234,7 @@ def run_repetition(ctx: Context, cell: Cell, repetition: int) -> Outcome:
                                  f"declared {declared!r}")
     except StepFailed as exc:
         outcome.failure = str(exc)
-    except (wrk.WrkOutputError, ValueError, KeyError) as exc:
+    except (ValueError, KeyError) as exc:  # includes wrk.WrkOutputError
         outcome.failure = f"{type(exc).__name__}: {exc}"
     finally:
         if pid is not None:
@@ -242,8 +242,8 @@ def run_repetition(ctx: Context, cell: Cell, repetition: int) -> Outcome:
             mark("stop")
             if problem and not outcome.failure:
                 outcome.failure = problem
-        fetch(ctx, ctx.server_conn, s_dir, ["server.log", "server.jsonl", "sampler.log"], local)
-        fetch(ctx, ctx.client_conn, c_dir, ["measured-wrk.txt", "measured-client.jsonl",
+        fetch(ctx.server_conn, s_dir, ["server.log", "server.jsonl", "sampler.log"], local)
+        fetch(ctx.client_conn, c_dir, ["measured-wrk.txt", "measured-client.jsonl",
                                             "warmup-wrk.txt"], local)
     outcome.timings = marks
     overhead = sum(v for k, v in marks.items() if k in ("start", "ready_verify", "stop"))
