@@ -106,7 +106,8 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     assert (wide["requests"] > 100).all()       # 2 s of one-at-a-time requests
     assert (wide["errors"] == 0).all()
     assert (wide["server_rss_mb"] > 10).all()   # a Django process, not a stub
-    assert (wide["server_cpu_percent"] > 1).all() and (wide["client_cpu_percent"] > 1).all()
+    # CPU time comes in 10 ms ticks: wrk on a slow server may use under 1 % of its core.
+    assert (wide["server_cpu_percent"] > 1).all() and (wide["client_cpu_percent"] > 0).all()
     # Closed loop, one connection: throughput × mean latency ≈ 1 (Little's law).
     little = wide["requests_per_s"] * wide["latency_mean"] / 1000
     assert ((little > 0.5) & (little <= 1.05)).all(), little
