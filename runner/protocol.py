@@ -28,6 +28,10 @@ READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 SAMPLER_INTERVAL_S = 0.2
 SCENARIO = "single-client"
+# The server's whole environment (env -i): nothing of the SSH session's, so no
+# GUNICORN_CMD_ARGS, WEB_CONCURRENCY or the like can change what the argv says.
+SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
+              "DJANGO_SETTINGS_MODULE": "labproject.settings", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 class StepFailed(Exception):
@@ -66,9 +70,9 @@ def start_server(ctx: Context, cell: Cell, rep_dir: str) -> tuple[int, list[str]
                                              ctx.server_host.address, PORT, cell.spec.workers)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in SERVER_ENV.items())
     cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
-           f"(DJANGO_SETTINGS_MODULE=labproject.settings PYTHONDONTWRITEBYTECODE=1 "
-           f"setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
+           f"(env -i {env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
     out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
 

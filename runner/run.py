@@ -77,7 +77,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
                      "seed": matrix.protocol.seed, "connections": 1, "threads": 1,
                      "latency_model": LATENCY_MODEL.format(connections=1, threads=1),
-                     "sampler_interval_s": protocol.SAMPLER_INTERVAL_S, "port": protocol.PORT},
+                     "sampler_interval_s": protocol.SAMPLER_INTERVAL_S, "port": protocol.PORT,
+                     "server_env": protocol.SERVER_ENV},
         "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
         "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
                            "facts": facts.get(h.name, {})} for h in lab.hosts.values()},
@@ -95,13 +96,14 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                  "server_description": SERVERS[c.spec.server].description,
                  **cell_state[c.cell_id]} for c in cells]
 
+    rep_timings = []
+
     def save(status: str):
         samples.write(run_dir)
         manifest.write_manifest(run_dir, {**base, "status": status, "cells": cells_entry(),
                                           "timings": {"started": started, "finished": time.time(),
                                                       "repetitions": rep_timings}})
 
-    rep_timings = []
     order = schedule(cells, matrix.protocol.repetitions, matrix.protocol.seed)
     status = "interrupted"
     try:

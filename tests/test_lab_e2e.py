@@ -81,6 +81,8 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+    # The server ran with exactly the recorded environment, nothing of the SSH session's.
+    assert manifest["protocol"]["server_env"]["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
     assert manifest["matrix_sha256"] == hashlib.sha256(MATRIX.read_bytes()).hexdigest()
     inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
     declared = {name: str(h["lab_cpus"]) for g in inventory["all"]["children"].values()
