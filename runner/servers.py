@@ -19,18 +19,28 @@ Every command:
 
 How `app_dir` reaches the server (`ServerConfig.app_dir_via`): gunicorn
 `--chdir` (chdir and sys.path), uvicorn `--app-dir` (sys.path), granian
-`--working-dir` (sys.path). daphne has no such flag: it imports relative to
-its working directory, so the caller must start it with cwd=app_dir. The
-simplest rule for callers is to start every server with cwd=app_dir and the
-environment from `clean_env`; the argv of the other servers does not depend
-on the cwd.
+`--working-dir` (sys.path), uWSGI `--chdir` (chdir; uWSGI keeps "." on
+sys.path). daphne and hypercorn have no such flag: daphne imports relative to
+its working directory, and hypercorn puts the parent of the resolved
+`Path(module)` (for "labproject.asgi", the cwd) on sys.path, also in every
+spawned worker, so the caller must start them with cwd=app_dir. hypercorn's
+`--root-path` is not that: it is the ASGI `root_path`, a URL prefix that
+would change the paths Django sees. The simplest rule for callers is to
+start every server with cwd=app_dir and the environment from `clean_env`;
+the argv of the other servers does not depend on the cwd.
+
+Threads (`ServerConfig.takes_threads`): only gunicorn-gthread and uWSGI take
+a threads-per-worker setting ({threads}); every other configuration accepts
+only threads=1, so a matrix cannot silently run the same command under two
+thread counts.
 
 Loop and parser choices are explicit where "auto" would depend on what else
 happens to be installed in the venv: gunicorn-uvicorn lists uvloop and
 httptools among its packages so UvicornWorker's "auto" resolves to the same
 uvloop + httptools that the standalone uvicorn configuration names, and
 granian-asgi names `--loop uvloop` (granian's "auto" prefers rloop, then
-uvloop, then asyncio).
+uvloop, then asyncio). uvicorn-h11 names `--http h11 --loop asyncio`, so it
+runs the pure-Python stack even in a venv that has uvloop and httptools.
 
 Starting and stopping (as tests/test_servers_loopback.py does it): start
 with start_new_session=True, stop with SIGTERM to the process group, SIGKILL
@@ -40,7 +50,11 @@ idle CPU): granian, with either interface, never exits if a SIGTERM arrives
 while one of its workers is still booting (its main process waits forever
 for that worker), and a measurement started then would time a booting
 server. Django does not speak the ASGI lifespan protocol; uvicorn logs that
-once at startup and granian-asgi warns once per worker, both harmless.
+once at startup, granian-asgi and hypercorn warn once per worker, all
+harmless. Process trees: hypercorn always runs a supervisor and `workers`
+spawned workers (plus multiprocessing's resource tracker), even for
+workers=1; uWSGI runs a master and `workers` forked workers; uvicorn with
+workers=1 serves from its one process.
 
 `DEFAULT_PINS` holds the versions the demo matrix uses; they were resolved
 together with `uv pip compile` for CPython 3.12 and are exercised by
@@ -73,15 +87,22 @@ DEFAULT_PINS: dict[str, str] = {
     "httptools": "0.9.0",
     "daphne": "4.2.3",
     "granian": "2.8.7",
+    "hypercorn": "0.18.0",
+    # uWSGI ships only an sdist: it is compiled (gcc, the Python headers, about
+    # 20-30 s on 2 cores) for each Python, and uv caches the built wheel.
+    "uwsgi": "2.0.31",
 }
 
 # Environment variables that silently change what a server or Django does
 # (gunicorn reads GUNICORN_CMD_ARGS, uvicorn UVICORN_* and WEB_CONCURRENCY,
-# granian GRANIAN_*, daphne and asgiref ASGI_THREADS, the app's wsgi.py and
-# asgi.py only *default* DJANGO_SETTINGS_MODULE). `clean_env` drops them so
-# the argv alone says how a server runs; a caller that wants one of them
-# (say ASGI_THREADS as a matrix axis) adds it back explicitly and records it.
-_ENV_PREFIXES_DROPPED = ("GUNICORN_", "UVICORN_", "GRANIAN_")
+# granian GRANIAN_*, uWSGI turns every UWSGI_<OPTION> into an option
+# (UWSGI_PROCESSES=8 is --processes 8), daphne and asgiref ASGI_THREADS, the
+# app's wsgi.py and asgi.py only *default* DJANGO_SETTINGS_MODULE). hypercorn
+# reads no configuration from the environment (only from --config, which the
+# argv never passes). `clean_env` drops them so the argv alone says how a
+# server runs; a caller that wants one of them (say ASGI_THREADS as a matrix
+# axis) adds it back explicitly and records it.
+_ENV_PREFIXES_DROPPED = ("GUNICORN_", "UVICORN_", "GRANIAN_", "UWSGI_")
 _ENV_NAMES_DROPPED = (
     "ASGI_THREADS",
     "DJANGO_SETTINGS_MODULE",
@@ -111,7 +132,9 @@ class ServerConfig:
 
     `argv_template` is the command with placeholders, filled in by
     `command`: {venv_bin} {app_dir} {host} {port} {bind} (host:port, with
-    brackets for IPv6) {workers} and {target} (the WSGI or ASGI application).
+    brackets for IPv6) {workers} {threads} and {target} (the WSGI or ASGI
+    application). `takes_threads` is True for the servers whose template
+    places {threads}; the others run only with threads=1.
     """
 
     name: str
@@ -121,6 +144,7 @@ class ServerConfig:
     max_workers: int | None
     argv_template: tuple[str, ...]
     app_dir_via: str
+    takes_threads: bool = False
 
     @property
     def target(self) -> str:
@@ -132,15 +156,17 @@ class ServerConfig:
         return self.app_dir_via == "cwd"
 
     def command(self, app_dir: str, venv_bin: str, host: str, port: int,
-                workers: int) -> list[str]:
+                workers: int, threads: int = 1) -> list[str]:
         """The exact argv that starts this server in the foreground.
 
         `app_dir` and `venv_bin` are absolute POSIX paths on the host that
         will run the server (they need not exist here). `host` must be an IP
-        address literal and not a wildcard. See the module docstring for how
-        `app_dir` reaches each server; start it with cwd=app_dir in any case.
+        address literal and not a wildcard. `threads` is the number of
+        threads per worker, 1 unless `takes_threads`. See the module
+        docstring for how `app_dir` reaches each server; start it with
+        cwd=app_dir in any case.
         """
-        validate_server(self.name, workers)
+        validate_server(self.name, workers, threads)
         host = _check_host(host)
         port = _check_port(port)
         app_dir = _check_abs("app_dir", app_dir)
@@ -148,7 +174,7 @@ class ServerConfig:
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         values = {
             "venv_bin": venv_bin, "app_dir": app_dir, "host": host, "port": port,
-            "bind": bind, "workers": workers, "target": self.target,
+            "bind": bind, "workers": workers, "threads": threads, "target": self.target,
         }
         return [part.format(**values) for part in self.argv_template]
 
@@ -184,6 +210,32 @@ _GUNICORN = ("{venv_bin}/gunicorn", "{target}", "--chdir", "{app_dir}",
              "--bind", "{bind}", "--workers", "{workers}", "--no-control-socket")
 _GRANIAN = ("{venv_bin}/granian", "--host", "{host}", "--port", "{port}",
             "--workers", "{workers}", "--working-dir", "{app_dir}", "--no-access-log")
+# hypercorn writes an access log only with --access-logfile (Config.accesslog
+# is None by default); its error log goes to stderr. No --root-path: that is
+# the ASGI root_path (a URL prefix), not where the module is found.
+_HYPERCORN = ("{venv_bin}/hypercorn", "--bind", "{bind}", "--workers", "{workers}")
+# --http-socket: every worker speaks HTTP itself on the one listening socket.
+# --http would start uWSGI's HTTP router, an extra process that proxies each
+# request to the workers over the uwsgi protocol: one more hop (and a second
+# internal socket) inside the measured latency.
+# --die-on-term: uWSGI 2.0 answers SIGTERM with a "brutal reload" (the master
+# respawns the workers) unless told to exit.
+# --need-app: exit if labproject cannot be imported instead of serving 500s.
+# --strict: an unknown option (a typo here, or from a matrix) is an error.
+# --disable-logging: no per-request log line (uWSGI logs every request by
+# default); startup messages still go to stderr.
+# --threads {threads} always, no --enable-threads: 1 is uWSGI's default (one
+# request at a time per worker), so the argv states the value in every case;
+# passing --threads at all turns Python thread support on (the option carries
+# UWSGI_OPT_THREADS), and uWSGI 2.0.31 enables it by default anyway (its
+# --enable-threads is a stub), so threads the app starts (asgiref's, for the
+# async view under WSGI) run with any thread count.
+# No --lazy-apps: the master imports the app once and forks the workers, as
+# uWSGI does by default (gunicorn, without --preload, imports in each worker).
+_UWSGI = ("{venv_bin}/uwsgi", "--http-socket", "{bind}", "--module", "{target}",
+          "--chdir", "{app_dir}", "--master", "--processes", "{workers}",
+          "--threads", "{threads}", "--die-on-term", "--need-app", "--strict",
+          "--disable-logging")
 
 SERVERS: dict[str, ServerConfig] = {
     s.name: s
@@ -197,6 +249,17 @@ SERVERS: dict[str, ServerConfig] = {
             # gunicorn writes no access log unless --access-logfile is given.
             argv_template=_GUNICORN + ("--worker-class", "sync"),
             app_dir_via="--chdir",
+        ),
+        ServerConfig(
+            name="gunicorn-gthread",
+            interface="wsgi",
+            packages=("gunicorn",),
+            description="gunicorn, gthread worker class (a pool of `threads` threads "
+                        "per worker process), WSGI",
+            max_workers=None,
+            argv_template=_GUNICORN + ("--worker-class", "gthread", "--threads", "{threads}"),
+            app_dir_via="--chdir",
+            takes_threads=True,
         ),
         ServerConfig(
             name="gunicorn-uvicorn",
@@ -219,6 +282,37 @@ SERVERS: dict[str, ServerConfig] = {
                            "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
                            "--loop", "uvloop", "--http", "httptools", "--no-access-log"),
             app_dir_via="--app-dir",
+        ),
+        ServerConfig(
+            name="uvicorn-h11",
+            interface="asgi",
+            packages=("uvicorn",),
+            description="standalone uvicorn with the pure-Python h11 parser and asyncio loop, ASGI",
+            max_workers=None,
+            argv_template=("{venv_bin}/uvicorn", "{target}", "--app-dir", "{app_dir}",
+                           "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
+                           "--loop", "asyncio", "--http", "h11", "--no-access-log"),
+            app_dir_via="--app-dir",
+        ),
+        ServerConfig(
+            name="hypercorn-asyncio",
+            interface="asgi",
+            packages=("hypercorn",),
+            description="hypercorn, asyncio worker class (a supervisor and `workers` "
+                        "spawned worker processes), ASGI",
+            max_workers=None,
+            argv_template=_HYPERCORN + ("--worker-class", "asyncio", "{target}"),
+            app_dir_via="cwd",
+        ),
+        ServerConfig(
+            name="hypercorn-uvloop",
+            interface="asgi",
+            packages=("hypercorn", "uvloop"),
+            description="hypercorn, uvloop worker class (a supervisor and `workers` "
+                        "spawned worker processes), ASGI",
+            max_workers=None,
+            argv_template=_HYPERCORN + ("--worker-class", "uvloop", "{target}"),
+            app_dir_via="cwd",
         ),
         ServerConfig(
             name="daphne",
@@ -250,17 +344,40 @@ SERVERS: dict[str, ServerConfig] = {
             argv_template=_GRANIAN + ("--interface", "asgi", "--loop", "uvloop", "{target}"),
             app_dir_via="--working-dir",
         ),
+        ServerConfig(
+            name="uwsgi",
+            interface="wsgi",
+            packages=("uwsgi",),
+            description="uWSGI, a master and `workers` forked workers of `threads` threads "
+                        "each that speak HTTP natively (--http-socket: no router process "
+                        "and no extra hop, as --http would add), WSGI",
+            max_workers=None,
+            argv_template=_UWSGI,
+            app_dir_via="--chdir",
+            takes_threads=True,
+        ),
     )
 }
 
 
-def validate_server(name: str, workers: int) -> None:
-    """Raise ValueError unless `name` is a known server that can run `workers`."""
+def validate_server(name: str, workers: int, threads: int = 1) -> None:
+    """Raise ValueError unless `name` is a known server that can run `workers`
+    worker processes of `threads` threads each."""
     if name not in SERVERS:
         raise ValueError(f"unknown server {name!r}; known servers: {', '.join(sorted(SERVERS))}")
     server = SERVERS[name]
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    if not _is_whole(workers) or workers < 1:
         raise ValueError(f"workers for server {name!r} must be a whole number >= 1, got {workers!r}")
     if server.max_workers is not None and workers > server.max_workers:
         raise ValueError(f"server {name!r} allows at most {server.max_workers} worker(s) "
                          f"(workers from 1 to {server.max_workers}), got {workers!r}")
+    if not _is_whole(threads) or threads < 1:
+        raise ValueError(f"threads for server {name!r} must be a whole number >= 1, got {threads!r}")
+    if threads != 1 and not server.takes_threads:
+        threaded = ", ".join(sorted(n for n, s in SERVERS.items() if s.takes_threads))
+        raise ValueError(f"server {name!r} takes no threads setting (threads must be 1; "
+                         f"servers that take one: {threaded}), got {threads!r}")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

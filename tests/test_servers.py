@@ -23,19 +23,36 @@ VENV_BIN = "/srv/lab/venvs/x/bin"
 WILDCARDS = ("0.0.0.0", "::", "[::]", "*")
 
 
-def argv(name: str, workers: int = 1, host: str = HOST, port: int = PORT) -> list[str]:
-    return SERVERS[name].command(APP_DIR, VENV_BIN, host, port, workers)
+THREADED = sorted(n for n, s in SERVERS.items() if s.takes_threads)
+UNTHREADED = sorted(n for n, s in SERVERS.items() if not s.takes_threads)
+
+
+def argv(name: str, workers: int = 1, host: str = HOST, port: int = PORT,
+         threads: int = 1) -> list[str]:
+    return SERVERS[name].command(APP_DIR, VENV_BIN, host, port, workers, threads)
+
+
+def workers_flag(name: str) -> str:
+    """The option that precedes {workers} in a server's template."""
+    template = SERVERS[name].argv_template
+    return template[template.index("{workers}") - 1]
 
 
 def test_registry_names_and_interfaces():
-    assert set(SERVERS) == {"gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "daphne",
-                            "granian-wsgi", "granian-asgi"}
+    assert set(SERVERS) == {"gunicorn-sync", "gunicorn-gthread", "gunicorn-uvicorn", "uvicorn",
+                            "uvicorn-h11", "hypercorn-asyncio", "hypercorn-uvloop", "daphne",
+                            "granian-wsgi", "granian-asgi", "uwsgi"}
     for name, s in SERVERS.items():
         assert s.name == name
         assert s.interface in ("wsgi", "asgi")
         assert s.description and "\n" not in s.description
+        assert "{" not in s.description, name
         assert s.packages and all(p == p.lower() and "_" not in p for p in s.packages)
         assert all(p in DEFAULT_PINS for p in s.packages), name
+        # {threads} is in the template exactly when the server takes threads.
+        assert s.argv_template.count("{threads}") == (1 if s.takes_threads else 0), name
+        assert s.argv_template.count("{workers}") == (0 if s.max_workers == 1 else 1), name
+    assert THREADED == ["gunicorn-gthread", "uwsgi"]
 
 
 @pytest.mark.parametrize("name", sorted(SERVERS))
@@ -67,6 +84,7 @@ def test_argv_shape(name):
     assert not any("access-log" in p and not p.startswith("--no-") for p in cmd)
     assert "--access-logfile" not in cmd
     assert "--reload" not in cmd and "--daemon" not in cmd and "-D" not in cmd
+    assert "--root-path" not in cmd
     if s.needs_cwd:
         assert s.app_dir_via == "cwd"
     else:
@@ -92,13 +110,77 @@ def test_exact_argv_examples():
         assert "--no-access-log" in g
 
 
+def test_exact_argv_new_servers():
+    b = VENV_BIN
+    assert argv("gunicorn-gthread", workers=2, threads=4) == [
+        f"{b}/gunicorn", WSGI_TARGET, "--chdir", APP_DIR, "--bind", f"{HOST}:{PORT}",
+        "--workers", "2", "--no-control-socket", "--worker-class", "gthread", "--threads", "4"]
+    assert argv("uvicorn-h11", workers=2) == [
+        f"{b}/uvicorn", ASGI_TARGET, "--app-dir", APP_DIR, "--host", HOST, "--port", str(PORT),
+        "--workers", "2", "--loop", "asyncio", "--http", "h11", "--no-access-log"]
+    for loop in ("asyncio", "uvloop"):
+        assert argv(f"hypercorn-{loop}", workers=3) == [
+            f"{b}/hypercorn", "--bind", f"{HOST}:{PORT}", "--workers", "3",
+            "--worker-class", loop, ASGI_TARGET]
+    assert argv("uwsgi", workers=2, threads=3) == [
+        f"{b}/uwsgi", "--http-socket", f"{HOST}:{PORT}", "--module", WSGI_TARGET,
+        "--chdir", APP_DIR, "--master", "--processes", "2", "--threads", "3",
+        "--die-on-term", "--need-app", "--strict", "--disable-logging"]
+
+
+def test_uvicorn_standalone_configurations_differ_only_in_loop_and_parser():
+    fast, h11 = argv("uvicorn"), argv("uvicorn-h11")
+    assert fast[fast.index("--loop") + 1] == "uvloop"
+    assert fast[fast.index("--http") + 1] == "httptools"
+    assert h11[h11.index("--loop") + 1] == "asyncio"
+    assert h11[h11.index("--http") + 1] == "h11"
+    assert sorted(set(fast) ^ set(h11)) == ["asyncio", "h11", "httptools", "uvloop"]
+    assert SERVERS["uvicorn-h11"].packages == ("uvicorn",)
+
+
+def test_hypercorn_needs_cwd_and_its_event_loop():
+    for name in ("hypercorn-asyncio", "hypercorn-uvloop"):
+        s = SERVERS[name]
+        assert s.needs_cwd and APP_DIR not in argv(name)
+    assert "uvloop" in SERVERS["hypercorn-uvloop"].packages
+    assert "uvloop" not in SERVERS["hypercorn-asyncio"].packages
+
+
+def test_uwsgi_speaks_http_in_its_workers_and_exits_on_sigterm():
+    u = argv("uwsgi")
+    assert "--http-socket" in u and "--http" not in u  # no router process
+    assert "--socket" not in u and "--stats" not in u  # no second listener
+    for flag in ("--master", "--die-on-term", "--need-app", "--strict", "--disable-logging"):
+        assert u.count(flag) == 1, flag
+    assert "--daemonize" not in u and "--logto" not in u
+
+
 @pytest.mark.parametrize("name", sorted(n for n, s in SERVERS.items() if s.max_workers is None))
 @pytest.mark.parametrize("workers", [1, 2, 7])
 def test_workers_passed_through(name, workers):
+    flag = workers_flag(name)
+    assert flag == ("--processes" if name == "uwsgi" else "--workers")
     cmd = argv(name, workers=workers)
-    i = cmd.index("--workers")
+    i = cmd.index(flag)
     assert cmd[i + 1] == str(workers)
-    assert cmd.count("--workers") == 1
+    assert cmd.count(flag) == 1
+
+
+@pytest.mark.parametrize("name", THREADED)
+@pytest.mark.parametrize("threads", [1, 2, 16])
+def test_threads_passed_through(name, threads):
+    cmd = argv(name, workers=3, threads=threads)
+    i = cmd.index("--threads")
+    assert cmd[i + 1] == str(threads)
+    assert cmd.count("--threads") == 1
+    assert cmd[cmd.index(workers_flag(name)) + 1] == "3"
+
+
+@pytest.mark.parametrize("name", UNTHREADED)
+def test_unthreaded_servers_have_no_threads_option(name):
+    cmd = argv(name)
+    assert "--threads" not in cmd and "--enable-threads" not in cmd
+    assert cmd == SERVERS[name].command(APP_DIR, VENV_BIN, HOST, PORT, 1)
 
 
 def test_daphne_is_single_process():
@@ -109,7 +191,8 @@ def test_daphne_is_single_process():
 
 
 def test_ipv6_host_is_bracketed_where_needed():
-    assert "[::1]:8000" in SERVERS["gunicorn-sync"].command(APP_DIR, VENV_BIN, "::1", 8000, 1)
+    for name in ("gunicorn-sync", "gunicorn-gthread", "hypercorn-asyncio", "uwsgi"):
+        assert "[::1]:8000" in SERVERS[name].command(APP_DIR, VENV_BIN, "::1", 8000, 1), name
     u = SERVERS["uvicorn"].command(APP_DIR, VENV_BIN, "::1", 8000, 1)
     assert u[u.index("--host") + 1] == "::1"
 
@@ -131,11 +214,44 @@ def test_validate_server_bad_workers_named(workers):
     assert ">= 1" in str(exc.value)
 
 
+@pytest.mark.parametrize("threads", [0, -1, 1.5, 2.0, "2", True, None])
+@pytest.mark.parametrize("name", ["uwsgi", "gunicorn-sync"])
+def test_validate_server_bad_threads_named(name, threads):
+    with pytest.raises(ValueError) as exc:
+        validate_server(name, 1, threads)
+    msg = str(exc.value)
+    assert msg == f"threads for server {name!r} must be a whole number >= 1, got {threads!r}"
+
+
+@pytest.mark.parametrize("name", UNTHREADED)
+def test_validate_server_threads_only_where_taken(name):
+    validate_server(name, 1, 1)
+    with pytest.raises(ValueError) as exc:
+        validate_server(name, 1, 2)
+    msg = str(exc.value)
+    assert msg.startswith(f"server {name!r} takes no threads setting")
+    assert "gunicorn-gthread, uwsgi" in msg and msg.endswith("got 2")
+    with pytest.raises(ValueError, match="takes no threads setting"):
+        argv(name, threads=4)
+
+
+def test_validate_server_worker_errors_come_first():
+    with pytest.raises(ValueError, match=r"workers for server 'uwsgi'.*got 0"):
+        validate_server("uwsgi", 0, 0)
+    with pytest.raises(ValueError, match=r"daphne.*at most 1"):
+        validate_server("daphne", 2, 2)
+    with pytest.raises(ValueError, match="unknown server"):
+        validate_server("uwsgi-http", 1, 2)
+
+
 def test_validate_server_accepts_good_input():
     for name, s in SERVERS.items():
         validate_server(name, 1)
+        validate_server(name, 1, 1)
         if s.max_workers is None:
             validate_server(name, 2)
+        if s.takes_threads:
+            validate_server(name, 2, 8)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "localhost", "", "198.18.0.10:80"])
@@ -162,7 +278,8 @@ def test_command_rejects_relative_paths():
 def test_clean_env_drops_overrides():
     env = {"PATH": "/usr/bin", "GUNICORN_CMD_ARGS": "--bind 0.0.0.0:80", "WEB_CONCURRENCY": "8",
            "GRANIAN_HOST": "0.0.0.0", "UVICORN_HOST": "0.0.0.0", "LAB_DJANGO_DEBUG": "1",
-           "DJANGO_SETTINGS_MODULE": "other.settings", "PYTHONPATH": "/x"}
+           "DJANGO_SETTINGS_MODULE": "other.settings", "PYTHONPATH": "/x",
+           "UWSGI_HTTP_SOCKET": "0.0.0.0:80", "UWSGI_PROCESSES": "8"}
     assert clean_env(env) == {"PATH": "/usr/bin", "LAB_DJANGO_DEBUG": "1"}
 
 
