@@ -1,20 +1,13 @@
-"""Print {"3.12": {"path": ..., "version": "3.12.1"}, ...} for the newest build
-of each asked X.Y (or exact X.Y.Z) under ROOT; missing ones map to null."""
+"""Print {"3.12.1": "ROOT/3.12.1/bin/python3", ...}: every build under ROOT
+whose folder is named X.Y.Z (a pyenv-style versions folder). A missing ROOT
+lists nothing. Which build answers which asked version is decided later, by
+describe_pythons.py, the same way for a discovered tree and an explicit map."""
 import json
 import os
+import re
 import sys
 
-root, asked = sys.argv[1], sys.argv[2:]
-
-
-def key(name):
-    return tuple(int(p) for p in name.split(".") if p.isdigit())
-
-
-names = sorted((n for n in os.listdir(root) if n[:1].isdigit() and n.count(".") == 2), key=key)
-found = {}
-for want in asked:
-    match = [n for n in names if n == want or n.startswith(want + ".")]
-    path = os.path.join(root, match[-1], "bin", "python3") if match else None
-    found[want] = {"path": path, "version": match[-1]} if path and os.access(path, os.X_OK) else None
-print(json.dumps(found))
+root = sys.argv[1]
+names = os.listdir(root) if os.path.isdir(root) else []
+print(json.dumps({n: os.path.join(root, n, "bin", "python3")
+                  for n in sorted(names) if re.match(r"^\d+\.\d+\.\d+$", n)}))
