@@ -1,10 +1,12 @@
 """Matrix files: load, validate and expand to cells.
 
-A matrix is YAML with `axes` (each a list of values; the cartesian product is
-the set of cells), exact `pins` for every other package, the `baseline_server`
-that ASGI cells are compared with, and the run `protocol`. Everything is
-checked before any host is touched, and every error names the file, the field
-and what was allowed.
+The schema (every field documented) is in runner/matrix_schema.py. Here the
+file is read, every error is worded as `<file>: <path.inside[0]>: <what was
+expected>`, and the axes are expanded: the cartesian product, minus the
+`exclude` rules, plus the `include` entries (asv's matrix rules), minus the
+combinations a server cannot run (reported as exclusions with the reason,
+not errors, so a product of servers × threads stays writable). Nothing here
+touches the network or a host; pins are resolved in runner/locks.py.
 """
 from __future__ import annotations
 
@@ -14,32 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from runner.errors import LabError
+from runner.matrix_schema import IncludeEntry, MatrixFile, Protocol
 from runner.servers import SERVERS, validate_server
-from runner.views import VIEWS
 
-AXES_REQUIRED = ("python", "django", "server", "view")
-AXES_OPTIONAL = ("asgiref", "workers")
-PROTOCOL_DEFAULTS = {"repetitions": 3, "warmup_s": 2.0, "duration_s": 5.0, "seed": 1}
-TOP_LEVEL = ("name", "description", "axes", "pins", "baseline_server", "protocol")
-EXACT_VERSION = re.compile(r"^\d+(\.\d+)*([a-z]+\d+)?$")
 # The lab_app itself needs DRF (the seed's view), whatever the server.
 BASE_PACKAGES = ("djangorestframework",)
-PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?$")
-
-
-@dataclass(frozen=True)
-class Protocol:
-    repetitions: int
-    warmup_s: float
-    duration_s: float
-    seed: int
+CORE_AXES = ("python", "django", "asgiref", "server", "workers", "threads", "view")
+ALL_SERVER_PACKAGES = frozenset(p for s in SERVERS.values() for p in s.packages)
+__all__ = ["CellSpec", "Exclusion", "Matrix", "Protocol", "load_matrix", "BASE_PACKAGES"]
 
 
 @dataclass(frozen=True)
 class CellSpec:
-    """One configuration before its pins are resolved (asgiref may be open)."""
+    """One configuration before its pins are resolved (asgiref may be open).
+
+    `extras` holds the values of package axes (pins given as a list), as
+    sorted (package, version) pairs.
+    """
 
     python: str
     django: str
@@ -47,14 +43,27 @@ class CellSpec:
     server: str
     workers: int
     view: str
+    threads: int = 1
+    extras: tuple[tuple[str, str], ...] = ()
 
     @property
     def interface(self) -> str:
         return SERVERS[self.server].interface
 
+    def value(self, axis: str):
+        return dict(self.extras).get(axis) if axis not in CORE_AXES else getattr(self, axis)
+
     def label(self) -> str:
-        return (f"{self.server} w{self.workers} py{self.python} dj{self.django} "
-                f"asgiref{self.asgiref or '*'} {self.view}")
+        threads = f" t{self.threads}" if self.threads != 1 else ""
+        extras = "".join(f" {p}{v}" for p, v in self.extras)
+        return (f"{self.server} w{self.workers}{threads} py{self.python} dj{self.django} "
+                f"asgiref{self.asgiref or '*'} {self.view}{extras}")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    spec: CellSpec
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -63,133 +72,182 @@ class Matrix:
     name: str
     description: str
     raw: dict
-    pins: dict[str, str]
+    pins: dict[str, str]                 # fixed pins (one version each)
+    package_axes: dict[str, list[str]]   # pins given as a list of versions
     baseline_server: str
     protocol: Protocol
     cells: tuple[CellSpec, ...] = field(default=())
+    excluded: tuple[Exclusion, ...] = field(default=())
 
 
-def _fail(path: Path, where: str, message: str) -> LabError:
-    return LabError(f"{path}: {where}: {message}")
+def _where(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
 
 
-def _as_list(path: Path, where: str, value) -> list:
-    if not isinstance(value, list) or not value:
-        raise _fail(path, where, f"expected a non-empty list, got {value!r}")
-    return value
+def _fields_at(loc) -> list[str] | None:
+    """The field names the schema allows at `loc`, for 'unknown field' errors."""
+    model: type[BaseModel] = MatrixFile
+    for part in loc:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        sub = getattr(info, "annotation", None) if info else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return None
+        model = sub
+    return list(model.model_fields)
 
 
-def _exact(path: Path, where: str, value) -> str:
-    text = str(value)
-    if not EXACT_VERSION.match(text):
-        raise _fail(path, where, f"expected an exact version like 5.2.19, got {value!r}")
-    return text
+def _message(path: Path, error: dict) -> str:
+    loc = error["loc"]
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1]) or []
+        noun = {"axes": "axis", "protocol": "setting"}.get(str(loc[0]) if len(loc) > 1 else "", "field")
+        text = f"unknown {noun}; allowed: {', '.join(allowed)}"
+    elif kind == "missing":
+        text = "missing (required)"
+    elif kind in ("greater_than_equal", "greater_than"):
+        text = f"must be >= {error['ctx'].get('ge', error['ctx'].get('gt'))}, got {error['input']!r}"
+    elif kind == "too_short":
+        text = f"expected a non-empty list, got {error['input']!r}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        text = f"expected a whole number, got {error['input']!r}"
+    else:
+        text = error["msg"].removeprefix("Value error, ")
+        if kind in ("list_type", "dict_type", "model_type", "string_type"):
+            text += f", got {error['input']!r}"
+    return f"{path}: {_where(loc)}: {text}"
 
 
-def _protocol(path: Path, raw) -> Protocol:
-    raw = raw or {}
-    if not isinstance(raw, dict):
-        raise _fail(path, "protocol", f"expected a mapping, got {raw!r}")
-    unknown = sorted(set(raw) - set(PROTOCOL_DEFAULTS))
-    if unknown:
-        raise _fail(path, f"protocol.{unknown[0]}",
-                    f"unknown setting; allowed: {', '.join(PROTOCOL_DEFAULTS)}")
-    values = {**PROTOCOL_DEFAULTS, **raw}
+def _validate(path: Path, model: type[BaseModel], raw, prefix=()) -> BaseModel:
     try:
-        protocol = Protocol(repetitions=int(values["repetitions"]),
-                            warmup_s=float(values["warmup_s"]),
-                            duration_s=float(values["duration_s"]),
-                            seed=int(values["seed"]))
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, "protocol", f"expected numbers: {exc}") from None
-    if protocol.repetitions < 1:
-        raise _fail(path, "protocol.repetitions", "must be >= 1")
-    # wrk takes whole seconds only.
-    if protocol.duration_s < 1 or not protocol.duration_s.is_integer():
-        raise _fail(path, "protocol.duration_s", "must be a whole number of seconds >= 1")
-    if protocol.warmup_s < 0 or not protocol.warmup_s.is_integer():
-        raise _fail(path, "protocol.warmup_s", "must be a whole number of seconds >= 0")
-    return protocol
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = [{**errors[0], "loc": (*prefix, *errors[0]["loc"])}]
+        more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+        raise LabError(_message(path, first[0]) + more) from None
 
 
-def load_matrix(path: str | Path) -> Matrix:
-    path = Path(path)
+def _read(path: Path) -> dict:
     if not path.is_file():
         raise LabError(f"{path}: matrix file not found")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise LabError(f"{path}: not valid YAML: {exc}") from None
+        raise LabError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
-        raise LabError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(raw) - set(TOP_LEVEL))
-    if unknown:
-        raise _fail(path, unknown[0], f"unknown field; allowed: {', '.join(TOP_LEVEL)}")
+        raise LabError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
 
-    axes = raw.get("axes")
-    if not isinstance(axes, dict):
-        raise _fail(path, "axes", "expected a mapping of axis name to list of values")
-    allowed_axes = AXES_REQUIRED + AXES_OPTIONAL
-    for name in axes:
-        if name not in allowed_axes:
-            raise _fail(path, f"axes.{name}", f"unknown axis; allowed: {', '.join(allowed_axes)}")
-    for name in AXES_REQUIRED:
-        if name not in axes:
-            raise _fail(path, f"axes.{name}", "missing; required axes: " + ", ".join(AXES_REQUIRED))
 
-    pythons = [str(v) for v in _as_list(path, "axes.python", axes["python"])]
-    for i, v in enumerate(pythons):
-        if not PYTHON_VERSION.match(v):
-            raise _fail(path, f"axes.python[{i}]", f"expected a version like 3.12, got {v!r}")
-    djangos = [_exact(path, f"axes.django[{i}]", v)
-               for i, v in enumerate(_as_list(path, "axes.django", axes["django"]))]
-    asgirefs = ([_exact(path, f"axes.asgiref[{i}]", v)
-                 for i, v in enumerate(_as_list(path, "axes.asgiref", axes["asgiref"]))]
-                if "asgiref" in axes else [None])
-    servers = [str(v) for v in _as_list(path, "axes.server", axes["server"])]
-    for i, s in enumerate(servers):
-        if s not in SERVERS:
-            raise _fail(path, f"axes.server[{i}]",
-                        f"unknown server {s!r}; allowed: {', '.join(sorted(SERVERS))}")
-    views = [str(v) for v in _as_list(path, "axes.view", axes["view"])]
-    for i, v in enumerate(views):
-        if v not in VIEWS:
-            raise _fail(path, f"axes.view[{i}]",
-                        f"unknown view {v!r}; allowed: {', '.join(sorted(VIEWS))}")
-    workers_list = _as_list(path, "axes.workers", axes.get("workers", [1]))
-    for i, w in enumerate(workers_list):
-        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
-            raise _fail(path, f"axes.workers[{i}]", f"expected a whole number >= 1, got {w!r}")
+def _compile_rules(path: Path, rules: list[dict], kind: str, axes: tuple[str, ...]) -> list[dict]:
+    compiled = []
+    for i, rule in enumerate(rules):
+        if not rule:
+            raise LabError(f"{path}: {kind}[{i}]: an empty rule would match every cell")
+        patterns = {}
+        for key, value in rule.items():
+            if key not in axes:
+                raise LabError(f"{path}: {kind}[{i}].{key}: unknown axis; allowed: {', '.join(axes)}")
+            try:
+                patterns[key] = re.compile(str(value))
+            except re.error as exc:
+                raise LabError(f"{path}: {kind}[{i}].{key}: not a valid regular expression "
+                               f"{value!r}: {exc}") from None
+        compiled.append(patterns)
+    return compiled
 
-    pins_raw = raw.get("pins") or {}
-    if not isinstance(pins_raw, dict):
-        raise _fail(path, "pins", "expected a mapping of package name to exact version")
-    pins = {str(k).lower(): _exact(path, f"pins.{k}", v) for k, v in pins_raw.items()}
-    for k in ("django", "asgiref"):
-        if k in pins:
-            raise _fail(path, f"pins.{k}", f"{k} is an axis: put it under axes.{k}")
-    for s in servers:
-        missing = [p for p in BASE_PACKAGES + SERVERS[s].packages if p not in pins]
+
+def _matches(rule: dict, spec: CellSpec) -> bool:
+    return all(p.fullmatch("" if spec.value(k) is None else str(spec.value(k)))
+               for k, p in rule.items())
+
+
+def _include(path: Path, i: int, entry: dict, package_axes: dict[str, list[str]]) -> CellSpec:
+    checked = _validate(path, IncludeEntry, entry, prefix=("include", i))
+    extras = dict(checked.model_extra or {})
+    for key in extras:
+        if key not in package_axes:
+            allowed = [*CORE_AXES, *package_axes]
+            raise LabError(f"{path}: include[{i}].{key}: unknown axis; allowed: {', '.join(allowed)}")
+    values = {p: str(extras.get(p, versions[0])) for p, versions in package_axes.items()}
+    for p, v in values.items():
+        if v not in package_axes[p]:
+            raise LabError(f"{path}: include[{i}].{p}: {v!r} is not one of pins.{p}: {package_axes[p]}")
+    return CellSpec(python=checked.python, django=checked.django, asgiref=checked.asgiref,
+                    server=checked.server, workers=checked.workers, threads=checked.threads,
+                    view=checked.view, extras=tuple(sorted(values.items())))
+
+
+def _check_pins(path: Path, servers, fixed: dict, package_axes: dict) -> None:
+    for key in ("django", "asgiref"):
+        if key in fixed or key in package_axes:
+            raise LabError(f"{path}: pins.{key}: {key} is an axis: put it under axes.{key}")
+    pinned = set(fixed) | set(package_axes)
+    for server in dict.fromkeys(servers):
+        missing = [p for p in BASE_PACKAGES + SERVERS[server].packages if p not in pinned]
         if missing:
-            raise _fail(path, "pins", f"server {s!r} needs exact pins for: {', '.join(missing)}")
+            raise LabError(f"{path}: pins: server {server!r} needs exact pins for: {', '.join(missing)}")
 
-    baseline = str(raw.get("baseline_server", "gunicorn-sync"))
-    if baseline not in SERVERS or SERVERS[baseline].interface != "wsgi":
-        wsgi = sorted(n for n, s in SERVERS.items() if s.interface == "wsgi")
-        raise _fail(path, "baseline_server", f"{baseline!r} is not a WSGI server; allowed: {', '.join(wsgi)}")
 
+def expand(path: Path, spec: MatrixFile, package_axes: dict[str, list[str]]):
+    """(cells, exclusions): product − exclude + include − what a server cannot run."""
+    axes = spec.axes
+    axis_names = (*CORE_AXES, *package_axes)
+    excludes = _compile_rules(path, spec.exclude, "exclude", axis_names)
+    packages = sorted(package_axes)
+    product = itertools.product(axes.python, axes.django, axes.asgiref or [None], axes.server,
+                                axes.workers, axes.threads, axes.view,
+                                *(package_axes[p] for p in packages))
+    candidates, excluded = [], []
+    for py, dj, ar, srv, w, t, view, *versions in product:
+        cell = CellSpec(python=py, django=dj, asgiref=ar, server=srv, workers=w, threads=t,
+                        view=view, extras=tuple(zip(packages, versions)))
+        rule = next((i for i, r in enumerate(excludes) if _matches(r, cell)), None)
+        if rule is None:
+            candidates.append(cell)
+        else:
+            excluded.append(Exclusion(cell, f"matrix rule exclude[{rule}] {spec.exclude[rule]}"))
+    for i, entry in enumerate(spec.include):
+        cell = _include(path, i, entry, package_axes)
+        excluded = [x for x in excluded if x.spec != cell]   # include wins, as in asv
+        if cell not in candidates:
+            candidates.append(cell)
     cells = []
-    for py, dj, ar, srv, w, view in itertools.product(pythons, djangos, asgirefs, servers,
-                                                     workers_list, views):
+    for cell in candidates:
         try:
-            validate_server(srv, w)
+            validate_server(cell.server, cell.workers, cell.threads)
         except ValueError as exc:
-            raise _fail(path, "axes.workers", str(exc)) from None
-        cells.append(CellSpec(python=py, django=dj, asgiref=ar, server=srv, workers=w, view=view))
-    if len(set(cells)) != len(cells):
-        raise _fail(path, "axes", "an axis lists the same value twice")
+            excluded.append(Exclusion(cell, str(exc)))
+            continue
+        cells.append(cell)
+    return cells, excluded
 
-    return Matrix(path=path, name=str(raw.get("name") or path.stem),
-                  description=str(raw.get("description") or ""), raw=raw, pins=pins,
-                  baseline_server=baseline, protocol=_protocol(path, raw.get("protocol")),
-                  cells=tuple(cells))
+
+def load_matrix(path: str | Path) -> Matrix:
+    path = Path(path)
+    raw = _read(path)
+    spec = _validate(path, MatrixFile, raw)
+    fixed = {p: v for p, v in spec.pins.items() if isinstance(v, str)}
+    package_axes = {p: list(v) for p, v in spec.pins.items() if isinstance(v, list)}
+    for p, versions in package_axes.items():
+        if not versions:
+            raise LabError(f"{path}: pins.{p}: expected an exact version or a non-empty list")
+        if len(set(versions)) != len(versions):
+            raise LabError(f"{path}: pins.{p}: lists the same version twice")
+    for name, values in spec.axes.model_dump().items():
+        if values and len(set(values)) != len(values):
+            raise LabError(f"{path}: axes.{name}: lists the same value twice: {values}")
+    servers = [*spec.axes.server, *(str(e.get("server")) for e in spec.include if e.get("server") in SERVERS)]
+    _check_pins(path, servers, fixed, package_axes)
+    cells, excluded = expand(path, spec, package_axes)
+    if not cells:
+        raise LabError(f"{path}: every cell is excluded ({len(excluded)} excluded); "
+                       f"first reason: {excluded[0].reason if excluded else 'none'}")
+    return Matrix(path=path, name=spec.name or path.stem, description=spec.description,
+                  raw=raw, pins=fixed, package_axes=package_axes,
+                  baseline_server=spec.baseline_server, protocol=spec.protocol,
+                  cells=tuple(cells), excluded=tuple(excluded))
