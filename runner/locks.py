@@ -13,12 +13,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner import compat
 from runner.errors import LabError
-from runner.matrix import BASE_PACKAGES, CellSpec
+from runner.matrix import ALL_SERVER_PACKAGES, BASE_PACKAGES, CellSpec, Exclusion, Matrix
 from runner.servers import SERVERS
 
 PINNED_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
@@ -41,21 +44,18 @@ class Cell:
     def columns(self) -> dict:
         s = self.spec
         return {"cell_id": self.cell_id, "server": s.server, "interface": s.interface,
-                "workers": s.workers, "python": s.python, "django": s.django,
-                "asgiref": self.asgiref, "view": s.view}
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    spec: CellSpec
-    reason: str
+                "workers": s.workers, "threads": s.threads, "python": s.python,
+                "django": s.django, "asgiref": self.asgiref, "view": s.view, **dict(s.extras)}
 
 
 def requirements_for(spec: CellSpec, pins: dict[str, str]) -> str:
-    names = ["django", "asgiref", *BASE_PACKAGES, *SERVERS[spec.server].packages]
-    versions = {**pins, "django": spec.django}
+    """The `==` pins a cell asks for: Django, asgiref, DRF, its server's
+    packages, and every pinned package that belongs to no server (an extra)."""
+    versions = {**pins, **dict(spec.extras), "django": spec.django}
     if spec.asgiref:
         versions["asgiref"] = spec.asgiref
+    extras = sorted(p for p in versions if p not in ALL_SERVER_PACKAGES)
+    names = ["django", "asgiref", *BASE_PACKAGES, *SERVERS[spec.server].packages, *extras]
     lines = [f"{n}=={versions[n]}" for n in dict.fromkeys(names) if n in versions]
     return "\n".join(lines) + "\n"
 
@@ -70,7 +70,8 @@ def _sha(text: str) -> str:
 
 
 def _uv() -> str:
-    uv = shutil.which("uv")
+    beside = Path(sys.executable).parent / "uv"     # the venv's own uv first
+    uv = str(beside) if beside.exists() else shutil.which("uv")
     if not uv:
         raise LabError("uv not found on PATH (run `make setup`)")
     return uv
@@ -79,9 +80,11 @@ def _uv() -> str:
 def compile_lock(requirements: str, python: str, cache_dir: Path) -> tuple[str | None, str]:
     """Return (lock_text, "") or (None, resolver message)."""
     key = _sha(f"{python}\n{requirements}")[:16]
-    cached = cache_dir / f"{key}.txt"
-    if cached.exists():
+    cached, unsat = cache_dir / f"{key}.txt", cache_dir / f"{key}.unsat"
+    if cached.exists():      # the same input was resolved before: reuse its lock
         return cached.read_text(), ""
+    if unsat.exists():       # exact pins that conflicted once always will
+        return None, unsat.read_text()
     proc = subprocess.run(
         [_uv(), "pip", "compile", "-", "--python-version", python, "--generate-hashes",
          "--no-header", "--no-annotate", "--quiet", "--python-platform", "x86_64-unknown-linux-gnu"],
@@ -90,11 +93,14 @@ def compile_lock(requirements: str, python: str, cache_dir: Path) -> tuple[str |
         # this uv tries to download one, which costs seconds (or fails) here.
         env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
     if proc.returncode != 0:
-        return None, " ".join(proc.stderr.split())[-600:] or f"uv exited {proc.returncode}"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(proc.stdout)
-    tmp.rename(cached)
+        message = " ".join(proc.stderr.split()).removeprefix(
+            "error: No solution found when resolving dependencies: ")
+        message = message.removeprefix("error: No solution found when resolving dependencies ")
+        message = message.removeprefix("cause: ")[-600:] or f"uv exited {proc.returncode}"
+        if "No solution found" in proc.stderr:   # not a network error: worth keeping
+            _store(unsat, message)
+        return None, message
+    _store(cached, proc.stdout)
     return proc.stdout, ""
 
 
@@ -116,7 +122,37 @@ def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: 
         packages = parse_lock(lock)
         identity = {"python": spec.python, "server": spec.server, "workers": spec.workers,
                     "view": spec.view, "packages": packages}
-        cells.append(Cell(spec=spec, cell_id=_sha(json.dumps(identity, sort_keys=True))[:12],
-                          env_id=_sha(f"{spec.python}\n{lock}")[:12], lock_text=lock,
-                          packages=packages))
+        if spec.threads != 1:   # keeps the ids of cells from before the threads axis
+            identity["threads"] = spec.threads
+        cell = Cell(spec=spec, cell_id=_sha(json.dumps(identity, sort_keys=True))[:12],
+                    env_id=_sha(f"{spec.python}\n{lock}")[:12], lock_text=lock, packages=packages)
+        _store(cache_dir / "cells" / f"{cell.cell_id}.txt", lock)
+        cells.append(cell)
     return cells, exclusions
+
+
+def _store(path: Path, text: str) -> None:
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(text)
+    tmp.rename(path)
+
+
+def resolve_matrix(matrix: Matrix, cache_dir: Path, log=lambda msg: None):
+    """(cells, exclusions) for a whole matrix: its rule exclusions, then
+    Django's declared Pythons (Trove classifiers), then the resolver."""
+    pairs = {(c.django, c.python) for c in matrix.cells}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reasons = dict(zip(pairs, pool.map(
+            lambda pair: compat.unsupported_reason(*pair, cache_dir), pairs)))
+    exclusions = list(matrix.excluded)
+    candidates = []
+    for spec in matrix.cells:
+        if reason := reasons[(spec.django, spec.python)]:
+            exclusions.append(Exclusion(spec, reason))
+        else:
+            candidates.append(spec)
+    cells, unresolved = resolve_cells(candidates, matrix.pins, cache_dir, log)
+    return cells, exclusions + unresolved
