@@ -63,21 +63,33 @@ def down(lab: str = LabOpt):
 
 @matrix_app.command("show")
 def matrix_show(matrix: Path):
-    """Print the cells of a matrix (resolving pins with uv) without touching any host."""
+    """Print the cells of a matrix and the excluded ones with reasons (resolving
+    pins with uv against the package index; no host is touched)."""
     import pandas as pd
 
-    from runner.locks import resolve_cells
+    from runner.locks import resolve_matrix
     from runner.matrix import load_matrix
 
     def go():
         m = load_matrix(matrix)
-        cells, excluded = resolve_cells(m.cells, m.pins, REPO_ROOT / ".lab" / "lock-cache")
-        ui.table(f"{m.name}: {len(cells)} cells × {m.protocol.repetitions} repetitions",
+        ui.info(f"{m.path}: {len(m.cells) + len(m.excluded)} combinations; "
+                f"resolving {len(m.cells)} with uv and Django's metadata")
+        cells, excluded = resolve_matrix(m, REPO_ROOT / ".lab" / "lock-cache")
+        envs = len({c.env_id for c in cells})
+        ui.table(f"{m.name}: {len(cells)} cells ({envs} environments) × "
+                 f"{m.protocol.repetitions} repetitions",
                  pd.DataFrame([c.columns() for c in cells]))
-        if excluded:
-            ui.table("excluded", pd.DataFrame([{"cell": x.spec.label(), "reason": x.reason}
-                                               for x in excluded]))
+        ui.exclusions(excluded)
     _guard(go)
+
+
+@matrix_app.command("schema")
+def matrix_schema():
+    """Print the matrix file's JSON Schema (every field documented)."""
+    import json
+
+    from runner.matrix_schema import MatrixFile
+    print(json.dumps(MatrixFile.model_json_schema(), indent=2))
 
 
 @app.command()

@@ -7,11 +7,13 @@ on the controller, which the manifest then records.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from runner import REPO_ROOT
@@ -20,19 +22,34 @@ from runner.inventory import Lab
 from runner.locks import Cell
 
 PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
+INSTALL_TASK = "Build each environment exactly from its lock"
 TASK_LINE = re.compile(r"^TASK \[(.*)\]")
 RECAP_LINE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
-def environments(cells: list[Cell], lock_dir: Path) -> list[dict]:
-    """One environment per distinct lock; the lock file is what gets synced."""
+def environments(cells: list[Cell]) -> list[dict]:
+    """One environment per distinct lock; the lock is what gets synced."""
     envs = {}
     for cell in cells:
-        lock = lock_dir / f"{cell.env_id}.txt"
-        if not lock.exists():
-            lock.write_text(cell.lock_text)
-        envs[cell.env_id] = {"env_id": cell.env_id, "python": cell.spec.python, "lock": str(lock)}
+        envs[cell.env_id] = {"env_id": cell.env_id, "python": cell.spec.python,
+                             "lock_text": cell.lock_text,
+                             "lock_sha256": hashlib.sha256(cell.lock_text.encode()).hexdigest()}
     return sorted(envs.values(), key=lambda e: e["env_id"])
+
+
+def python_provider(lab: Lab, host: str) -> str:
+    path = Path(lab.vars["lab_state_dir"]) / "facts" / f"pythons-{host}.json"
+    return json.loads(path.read_text()).get("provider", "?") if path.exists() else "?"
+
+
+def install_report(lab: Lab) -> dict:
+    """{env_id: {status, seconds, python_exact, freeze, error}} from the last
+    configure run, as the server host's installer reported it."""
+    server = lab.by_role("server").name
+    path = Path(lab.vars["lab_state_dir"]) / "facts" / f"envs-{server}.json"
+    if not path.exists():
+        raise LabError(f"{path} is missing: the playbook did not report its installs")
+    return json.loads(path.read_text())["envs"]
 
 
 def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda task: None) -> dict:
@@ -44,14 +61,19 @@ def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda tas
            "ANSIBLE_CONFIG": str(REPO_ROOT / "playbooks" / "ansible.cfg"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     cmd = ["ansible-playbook", "-i", str(lab.path), str(PLAYBOOK), "-e", f"@{extra}"]
+    # A report left by an earlier run must not pass for this one's.
+    for old in (Path(lab.vars["lab_state_dir"]) / "facts").glob("envs-*.json"):
+        old.unlink()
     recap = {}
-    with open(log_path, "w") as log:
+    watcher = InstallWatcher(lab, progress)
+    with open(log_path, "w") as log, watcher:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=env, cwd=REPO_ROOT)
         for line in proc.stdout:
             log.write(line)
             if m := TASK_LINE.match(line):
                 progress(m.group(1))
+                watcher.task = m.group(1)
             if m := RECAP_LINE.match(line):
                 recap[m.group(1)] = {k: int(v) for k, v in zip(
                     ("ok", "changed", "unreachable", "failed"), m.groups()[1:])}
@@ -60,6 +82,46 @@ def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda tas
         raise LabError(f"ansible-playbook failed (exit {code}): {failure_summary(log_path)} "
                        f"(full log: {log_path})")
     return recap
+
+
+class InstallWatcher:
+    """While the long install task runs, show how many environments are done
+    (the installer's progress file on the server host, read over SSH)."""
+
+    INTERVAL_S = 2.0
+
+    def __init__(self, lab: Lab, progress):
+        self.host, self.progress, self.task = lab.by_role("server"), progress, ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self):
+        from runner.ssh import connect
+
+        path = f"{self.host.lab_root.rstrip('/')}/envs/install-progress.txt"
+        conn = None
+        while not self._stop.wait(self.INTERVAL_S):
+            if INSTALL_TASK not in self.task:
+                continue
+            try:
+                conn = conn or connect(self.host)
+                out = conn.run(f"tail -n 1 {path} 2>/dev/null", hide=True, warn=True,
+                               timeout=10, in_stream=False).stdout.split()
+            except Exception:      # progress is a nicety: never fail the run for it
+                conn = None
+                continue
+            if out:
+                self.progress(f"{self.task}: {out[0]} environments done")
+        if conn:
+            conn.close()
 
 
 FAILED_LINE = re.compile(r'^(?:fatal|failed): \[([^\]]*)\].*?"msg": "((?:[^"\\]|\\.)*)"')

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import time
 from pathlib import Path
 
 from runner import REPO_ROOT, configure, manifest, protocol
 from runner.errors import LabError
 from runner.inventory import load_lab
-from runner.locks import resolve_cells
-from runner.matrix import load_matrix
+from runner.locks import resolve_matrix
+from runner.matrix import Exclusion, load_matrix
 from runner.results import Samples, new_run_dir, point_latest
 from runner.servers import SERVERS
 from runner.ssh import connect
@@ -25,13 +26,41 @@ def schedule(cells, repetitions: int, seed: int) -> list[tuple]:
     return order
 
 
-def _env_contents(lab, env_id: str) -> dict:
-    path = Path(lab.vars["lab_state_dir"]) / "facts" / f"env-{env_id}.txt"
-    if not path.exists():
-        return {}
-    lines = path.read_text().split()
-    packages = dict(line.split("==", 1) for line in lines if "==" in line)
-    return {"packages": packages, "python_exact": lines[-1] if lines else None}
+def split_by_install(cells, exclusions, installs: dict, server: str, provider: str):
+    """Cells whose host lacks their Python become exclusions; the rest run,
+    and those whose install failed are marked failed with the installer's error."""
+    runnable, failed = [], {}
+    for cell in cells:
+        report = installs.get(cell.env_id) or {"status": "failed", "error": "not reported"}
+        if report["status"] == "no-python":
+            exclusions.append(Exclusion(cell.spec, f"Python {cell.spec.python} is not available "
+                                                   f"on host {server} (provider {provider})"))
+            continue
+        runnable.append(cell)
+        if report["status"] == "failed":
+            failed[cell.cell_id] = f"install failed: {report['error']}"
+    return runnable, failed
+
+
+def _report_installs(ui, installs: dict) -> None:
+    counts: dict[str, int] = {}
+    for report in installs.values():
+        counts[report["status"]] = counts.get(report["status"], 0) + 1
+    slowest = max((r["seconds"] for r in installs.values()), default=0)
+    ui.info("environments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            + f" (slowest {slowest:.1f} s)")
+    for env_id, report in sorted(installs.items()):
+        if report["status"] == "failed":
+            ui.warn(f"environment {env_id} failed to install: {report['error']}")
+
+
+def _excluded(exclusions) -> list[dict]:
+    return [{"cell": {**vars(x.spec), "extras": dict(x.spec.extras)}, "reason": x.reason}
+            for x in exclusions]
+
+
+def _frozen(report: dict | None) -> dict:
+    return dict(line.split("==", 1) for line in (report or {}).get("freeze", []))
 
 
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
@@ -43,30 +72,51 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     ui.info(f"run {run_id} → {run_dir}")
     started = time.time()
 
-    cells, exclusions = resolve_cells(matrix.cells, matrix.pins,
-                                      REPO_ROOT / ".lab" / "lock-cache", log=ui.warn)
+    shutil.copyfile(matrix.path, run_dir / "matrix.yaml")      # the matrix as given
+    with ui.phase(f"resolve {len(matrix.cells)} cells (uv pip compile, Django metadata)"):
+        cells, exclusions = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
+    ui.info(f"{len(cells)} cells to run, {len(exclusions)} excluded (see `lab matrix show`)")
     lock_dir = run_dir / "locks"
     lock_dir.mkdir()
     for cell in cells:
         (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
     if not cells:
-        raise LabError(f"{matrix.path}: no cell resolved; nothing to run")
+        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
+                                          "error": "no cell resolved", "matrix_name": matrix.name,
+                                          "matrix": matrix.raw, "excluded": _excluded(exclusions)})
+        raise LabError(f"{matrix.path}: no cell resolved; nothing to run "
+                       f"(first reason: {exclusions[0].reason})")
 
     try:
         with ui.phase("configure (ansible-playbook site.yml)") as step:
-            envs = configure.environments(cells, lock_dir)
+            envs = configure.environments(cells)
             recap = configure.run_playbook(lab, envs, run_dir / "logs" / "ansible.log", step)
     except (LabError, KeyboardInterrupt) as exc:
         # The folder says why it holds no measurement, rather than looking half-written.
         manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
                                           "error": f"configure: {exc or 'interrupted'}",
-                                          "matrix_name": matrix.name, "matrix": matrix.raw})
+                                          "matrix_name": matrix.name, "matrix": matrix.raw,
+                                          "excluded": _excluded(exclusions)})
         raise
     facts = configure.host_facts(lab)
-    env_info = {e["env_id"]: _env_contents(lab, e["env_id"]) for e in envs}
+    installs = configure.install_report(lab)
+    before = len(exclusions)
+    cells, install_failed = split_by_install(cells, exclusions, installs, server_host.name,
+                                             configure.python_provider(lab, server_host.name))
+    _report_installs(ui, installs)
+    for reason in dict.fromkeys(x.reason for x in exclusions[before:]):
+        ui.warn(f"excluded: {reason}")
+    if not cells:
+        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
+                                          "error": "no cell can run on this lab",
+                                          "matrix_name": matrix.name, "matrix": matrix.raw,
+                                          "excluded": _excluded(exclusions)})
+        raise LabError(f"no cell of {matrix.path} can run on lab {lab.name!r}: "
+                       f"{exclusions[-1].reason}")
 
     samples = Samples(run_id)
-    cell_state = {c.cell_id: {"status": "pending", "reason": None, "command": None,
+    cell_state = {c.cell_id: {"status": "failed" if c.cell_id in install_failed else "pending",
+                              "reason": install_failed.get(c.cell_id), "command": None,
                               "observed_cpus": {}} for c in cells}
     base = {
         "run_id": run_id, "status": "running", "matrix_name": matrix.name,
@@ -86,13 +136,14 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         "lab_git": manifest.lab_git_commit(),
         "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk")},
         "ansible_recap": recap,
-        "excluded": [{"cell": vars(x.spec), "reason": x.reason} for x in exclusions],
+        "excluded": _excluded(exclusions),
     }
 
     def cells_entry():
         return [{**c.columns(), "env_id": c.env_id, "lock": f"locks/{c.cell_id}.txt",
-                 "packages": env_info.get(c.env_id, {}).get("packages") or dict(c.packages),
-                 "python_exact": env_info.get(c.env_id, {}).get("python_exact"),
+                 "packages": _frozen(installs.get(c.env_id)) or dict(c.packages),
+                 "python_exact": installs.get(c.env_id, {}).get("python_exact"),
+                 "install": {k: installs.get(c.env_id, {}).get(k) for k in ("status", "seconds")},
                  "server_description": SERVERS[c.spec.server].description,
                  **cell_state[c.cell_id]} for c in cells]
 

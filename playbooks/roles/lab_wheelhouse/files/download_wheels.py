@@ -1,0 +1,73 @@
+"""Fill the offline wheelhouse for every locked environment, several at a time.
+
+    download_wheels.py SPEC.json   ->  prints one JSON report on stdout
+
+SPEC: {"wheelhouse", "jobs", "build_packages": [...],
+       "pythons": {asked: {"path", "version"} or null},
+       "envs": [{"env_id", "python", "lock_text", ...}]}
+
+Each lock is downloaded with pip run by the environment's own interpreter,
+so the wheels match that Python's tags (`--require-hashes --no-deps`: the
+lock is complete and every file is checked against it). Packages that only
+ship an sdist (uwsgi) are built on the host from it, so the build backend
+(`build_packages`, pinned) is downloaded too. A marker per environment makes
+a second run free. A failed download fails that environment only.
+
+Report: {"envs": {env_id: {"status": "downloaded" | "present" | "failed"
+| "skipped", "seconds", "error"}}}.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+TIMEOUT_S = 900
+
+
+def pip_download(python, wheelhouse, args):
+    proc = subprocess.run([python, "-m", "pip", "download", "--disable-pip-version-check", "-q",
+                           "-d", wheelhouse, *args], capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(" ".join((proc.stderr or proc.stdout).split())[-1500:])
+
+
+def one(spec, item):
+    started = time.monotonic()
+    result = {"status": "present", "error": None}
+    build = spec.get("pythons", {}).get(item["python"])
+    marker = os.path.join(spec["wheelhouse"], f".env-{item['env_id']}")
+    try:
+        if not build:
+            result.update(status="skipped", error=f"no Python {item['python']} to download with")
+        elif not os.path.exists(marker):
+            with tempfile.NamedTemporaryFile("w", suffix=".txt") as lock:
+                lock.write(item["lock_text"])
+                lock.flush()
+                pip_download(build["path"], spec["wheelhouse"],
+                             ["--require-hashes", "--no-deps", "-r", lock.name])
+            if spec.get("build_packages"):
+                pip_download(build["path"], spec["wheelhouse"],
+                             ["--only-binary", ":all:", *spec["build_packages"]])
+            open(marker, "w").close()
+            result["status"] = "downloaded"
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        result.update(status="failed", error=f"pip download: {exc}")
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return item["env_id"], result
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    os.makedirs(spec["wheelhouse"], exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, int(spec.get("jobs") or 1))) as pool:
+        results = dict(pool.map(lambda item: one(spec, item), spec["envs"]))
+    json.dump({"envs": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
