@@ -85,6 +85,9 @@ def _read_samples(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises several types for bad files
         raise ValueError(f"cannot read samples {path}: {exc}") from exc
 
+    if "threads" not in samples.columns:
+        # Runs from before the threads axis: every server ran one thread per worker.
+        samples = samples.assign(threads=1)
     missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]
     if missing:
         raise ValueError(f"{path} lacks required column(s): {', '.join(missing)}")
@@ -94,8 +97,8 @@ def _read_samples(path: Path) -> pd.DataFrame:
     # that "3 repetitions" and "1 worker" print as such.
     try:
         samples = samples.astype(
-            {"workers": "int64", "repetition": "int64", "value": "float64"}
+            {"workers": "int64", "threads": "int64", "repetition": "int64", "value": "float64"}
         )
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: workers/repetition/value not numeric: {exc}") from exc
+        raise ValueError(f"{path}: workers/threads/repetition/value not numeric: {exc}") from exc
     return samples

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 # The coordinates that describe a cell in the sample table (DESIGN.md, "Cell").
-CELL_COLUMNS = ["server", "interface", "workers", "python", "django", "asgiref", "view"]
+CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
 KEYS = ["cell_id", "scenario"]
 # Cells are only comparable when the software under test and the workload are
 # the same; server, interface and workers are what the comparison varies.

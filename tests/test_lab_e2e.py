@@ -169,3 +169,51 @@ def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_fa
     assert manifest["status"] == "interrupted"
     assert len(pd.read_parquet(run_dir / "results.parquet")) > 0
     assert lab_processes_of_servers() == []
+
+
+ASGIREF_MATRIX = REPO / "tests" / "data" / "matrices" / "asgiref.yaml"
+
+
+def test_cells_differing_only_in_asgiref_are_installed_and_measured(lab_up, tmp_path_factory):
+    """Two exact venvs side by side; a Python the host lacks is excluded with
+    the reason; a rerun installs nothing; a venv without its completion
+    marker (an install cut short) is rebuilt, never taken as good."""
+    results = tmp_path_factory.mktemp("asgiref")
+    lab("run", str(ASGIREF_MATRIX), "--lab", LAB, "--results", str(results))
+    (run_dir,) = run_folders(results)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    cells = manifest["cells"]
+    assert sorted(c["packages"]["asgiref"] for c in cells) == ["3.11.1", "3.13.0"]
+    assert len({c["env_id"] for c in cells}) == 2
+    assert all(c["status"] == "ok" and c["python_exact"].startswith("3.12.") for c in cells)
+    assert all(c["install"]["status"] in ("installed", "unchanged") for c in cells)
+    for c in cells:      # the lock, with hashes, is in the run folder under the cell's id
+        lock = (run_dir / "locks" / f"{c['cell_id']}.txt").read_text()
+        assert f"asgiref=={c['asgiref']}" in lock and "--hash=sha256:" in lock
+    excluded = manifest["excluded"]
+    assert {x["cell"]["python"] for x in excluded} == {"3.14"} and len(excluded) == 2
+    assert all("Python 3.14 is not available on host server (provider preinstalled)" == x["reason"]
+               for x in excluded)
+    df = pd.read_parquet(run_dir / "results.parquet")
+    assert set(df["asgiref"]) == {"3.11.1", "3.13.0"}
+    assert (df[df["metric"] == "latency_p50"]["value"] > 0).all()
+    assert (run_dir / "matrix.yaml").read_bytes() == ASGIREF_MATRIX.read_bytes()
+
+    # Cut one install short: its marker is gone, so it must be rebuilt from scratch.
+    inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
+    server_root = Path(inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"])
+    broken = cells[0]["env_id"]
+    (server_root / "envs" / broken / "venv" / ".lab-complete").unlink()
+    lab("run", str(ASGIREF_MATRIX), "--lab", LAB, "--results", str(results))
+    second = json.loads(next(p for p in run_folders(results) if p != run_dir)
+                        .joinpath("manifest.json").read_text())
+    status = {c["env_id"]: c["install"]["status"] for c in second["cells"]}
+    assert status == {broken: "installed", cells[1]["env_id"]: "unchanged"}
+    assert all(c["status"] == "ok" for c in second["cells"])
+
+    # Nothing left to do: a third run changes nothing on any host.
+    lab("run", str(ASGIREF_MATRIX), "--lab", LAB, "--results", str(results))
+    third = json.loads(sorted(run_folders(results))[-1].joinpath("manifest.json").read_text())
+    assert {c["install"]["status"] for c in third["cells"]} == {"unchanged"}
+    assert all(r["changed"] == 0 for r in third["ansible_recap"].values()), third["ansible_recap"]
