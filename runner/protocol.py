@@ -10,8 +10,11 @@ escapes as an exception, so the run goes on with the other cells.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +77,38 @@ def start_server(ctx: Context, cell: Cell, rep_dir: str) -> tuple[int, list[str]
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in SERVER_ENV.items())
     cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
            f"(env -i {env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
-    out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
+    # Ctrl-C while this command is in flight would leave a server whose pid
+    # nobody knows: hold the interrupt until the pid is back.
+    with deferred_sigint():
+        out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
+
+
+@contextlib.contextmanager
+def deferred_sigint():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def reap_stale_servers(ctx: Context) -> str:
+    """Stop servers of this lab left by an earlier run that was killed hard
+    (every server runs from a venv under <lab_root>/envs/). Returns what was found."""
+    envs = f"{HostPaths.of(ctx.server_host).root}/envs/"
+    # "[/]root/..." matches the path but not this shell's own command line.
+    pattern = shlex.quote(f"[{envs[0]}]{envs[1:]}")
+    found = run(ctx.server_conn, f"pgrep -af {pattern} || true", timeout=15).stdout.strip()
+    if found:
+        run(ctx.server_conn, f"pkill -KILL -f {pattern}; sleep 0.5", timeout=15, warn=True)
+    return found
 
 
 def wait_ready(ctx: Context, cell: Cell) -> float:

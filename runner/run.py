@@ -163,6 +163,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                                client_conn=connect(client_host),
                                warmup_s=matrix.protocol.warmup_s,
                                duration_s=matrix.protocol.duration_s)
+        if stale := protocol.reap_stale_servers(ctx):
+            ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
         with ui.progress("measuring", total=len(order)) as advance:
             for cell, rep in order:
                 state = cell_state[cell.cell_id]

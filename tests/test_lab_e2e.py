@@ -111,8 +111,10 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     # CPU time comes in 10 ms ticks: wrk on a slow server may use under 1 % of its core.
     assert (wide["server_cpu_percent"] > 1).all() and (wide["client_cpu_percent"] > 0).all()
     # Closed loop, one connection: throughput × mean latency ≈ 1 (Little's law).
+    # wrk's mean comes from its µs histogram and its rate from its own clock:
+    # products up to 1.05 were seen, so the bound catches gross errors only.
     little = wide["requests_per_s"] * wide["latency_mean"] / 1000
-    assert ((little > 0.5) & (little <= 1.05)).all(), little
+    assert ((little > 0.5) & (little <= 1.1)).all(), little
     for f in manifest["files"]:
         assert (run_dir / f).is_file()
     assert (run_dir / "report.md").read_text().count("gunicorn-sync") >= 2
@@ -168,6 +170,8 @@ def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_fa
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert len(pd.read_parquet(run_dir / "results.parquet")) > 0
+    assert lab_processes_of_servers() == []
+    time.sleep(2)   # a server whose start was in flight at Ctrl-C would show up late
     assert lab_processes_of_servers() == []
 
 
