@@ -232,6 +232,8 @@ _HYPERCORN = ("{venv_bin}/hypercorn", "--bind", "{bind}", "--workers", "{workers
 # async view under WSGI) run with any thread count.
 # No --lazy-apps: the master imports the app once and forks the workers, as
 # uWSGI does by default (gunicorn, without --preload, imports in each worker).
+_UVICORN = ("{venv_bin}/uvicorn", "{target}", "--app-dir", "{app_dir}", "--host", "{host}",
+            "--port", "{port}", "--workers", "{workers}")
 _UWSGI = ("{venv_bin}/uwsgi", "--http-socket", "{bind}", "--module", "{target}",
           "--chdir", "{app_dir}", "--master", "--processes", "{workers}",
           "--threads", "{threads}", "--die-on-term", "--need-app", "--strict",
@@ -278,9 +280,7 @@ SERVERS: dict[str, ServerConfig] = {
             packages=("uvicorn", "uvloop", "httptools"),
             description="standalone uvicorn with uvloop and httptools, ASGI",
             max_workers=None,
-            argv_template=("{venv_bin}/uvicorn", "{target}", "--app-dir", "{app_dir}",
-                           "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
-                           "--loop", "uvloop", "--http", "httptools", "--no-access-log"),
+            argv_template=_UVICORN + ("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
             app_dir_via="--app-dir",
         ),
         ServerConfig(
@@ -289,9 +289,7 @@ SERVERS: dict[str, ServerConfig] = {
             packages=("uvicorn",),
             description="standalone uvicorn with the pure-Python h11 parser and asyncio loop, ASGI",
             max_workers=None,
-            argv_template=("{venv_bin}/uvicorn", "{target}", "--app-dir", "{app_dir}",
-                           "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
-                           "--loop", "asyncio", "--http", "h11", "--no-access-log"),
+            argv_template=_UVICORN + ("--loop", "asyncio", "--http", "h11", "--no-access-log"),
             app_dir_via="--app-dir",
         ),
         ServerConfig(

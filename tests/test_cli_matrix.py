@@ -1,0 +1,56 @@
+"""`lab matrix show` and `lab matrix schema` as a user calls them (the real
+command, real uv and the real package index; no host is touched)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+LAB = str(Path(sys.executable).parent / "lab")
+
+
+def lab(*args):
+    return subprocess.run([LAB, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_show_prints_cells_and_exclusions_with_reasons(write_matrix):
+    path = write_matrix("""
+name: show
+axes:
+  python: ["3.11", "3.13"]
+  django: ["4.2.30", "5.2.19"]
+  asgiref: ["3.6.0"]
+  server: [gunicorn-sync, daphne]
+  workers: [1, 2]
+  view: [drf]
+pins: {djangorestframework: "3.16.1", gunicorn: "23.0.0", daphne: "4.2.3"}
+exclude:
+  - {python: "3\\\\.11", server: daphne}
+""")
+    res = lab("matrix", "show", str(path))
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    # Runnable: Django 4.2 on 3.11 with gunicorn (1 and 2 workers) only.
+    assert "show: 2 cells" in out
+    assert "matrix rule exclude[0]" in out
+    assert "server 'daphne' allows at most 1 worker" in out
+    assert "Django 4.2.30 does not declare Python 3.13 in its Trove classifiers" in out
+    assert "pins do not resolve" in out and "asgiref" in out   # 5.2 needs asgiref >= 3.8.1
+
+
+def test_show_refuses_a_bad_file_in_one_line(write_matrix):
+    path = write_matrix("name: bad\naxes: {python: [3.10], django: ['5.2.19'], server: [x], view: [drf]}\n")
+    res = lab("matrix", "show", str(path))
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr + res.stdout
+    assert f"{path}: axes.python[0]: got the number 3.1; write versions as quoted strings" in \
+        " ".join(res.stderr.split())
+
+
+def test_schema_is_json_schema_with_documented_fields():
+    res = lab("matrix", "schema")
+    schema = json.loads(res.stdout)
+    axes = schema["$defs"]["Axes"]["properties"]
+    assert {"python", "django", "asgiref", "server", "workers", "threads", "view"} <= set(axes)
+    assert all(field.get("description") for field in axes.values())
