@@ -71,7 +71,7 @@ def start_server(ctx: Context, cell: Cell, rep_dir: str) -> tuple[int, list[str]
     sp = HostPaths.of(ctx.server_host)
     argv = SERVERS[cell.spec.server].command(sp.app, sp.venv_bin(cell.env_id),
                                              ctx.server_host.address, PORT, cell.spec.workers,
-                                             cell.spec.threads)
+                                             cell.spec.threads, versions=dict(cell.packages))
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in SERVER_ENV.items())

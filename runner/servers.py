@@ -63,6 +63,7 @@ tests/test_servers_loopback.py.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -145,6 +146,9 @@ class ServerConfig:
     argv_template: tuple[str, ...]
     app_dir_via: str
     takes_threads: bool = False
+    # Flags that exist only from a release on: (package, first version, flags).
+    # They are appended when the cell's resolved version has them.
+    flags_since: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def target(self) -> str:
@@ -156,13 +160,16 @@ class ServerConfig:
         return self.app_dir_via == "cwd"
 
     def command(self, app_dir: str, venv_bin: str, host: str, port: int,
-                workers: int, threads: int = 1) -> list[str]:
+                workers: int, threads: int = 1,
+                versions: Mapping[str, str] | None = None) -> list[str]:
         """The exact argv that starts this server in the foreground.
 
         `app_dir` and `venv_bin` are absolute POSIX paths on the host that
         will run the server (they need not exist here). `host` must be an IP
         address literal and not a wildcard. `threads` is the number of
-        threads per worker, 1 unless `takes_threads`. See the module
+        threads per worker, 1 unless `takes_threads`. `versions` are the
+        cell's resolved package versions (None: assume the newest, as in
+        DEFAULT_PINS); they decide `flags_since`. See the module
         docstring for how `app_dir` reaches each server; start it with
         cwd=app_dir in any case.
         """
@@ -176,7 +183,23 @@ class ServerConfig:
             "venv_bin": venv_bin, "app_dir": app_dir, "host": host, "port": port,
             "bind": bind, "workers": workers, "threads": threads, "target": self.target,
         }
-        return [part.format(**values) for part in self.argv_template]
+        argv = [part.format(**values) for part in self.argv_template]
+        for package, since, flags in self.flags_since:
+            have = (versions or {}).get(package)
+            if have is None or _release(have) >= _release(since):
+                argv.extend(flags)
+        return argv
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(24, 0, 1) from "24.0.1" or "24.0.1rc1": enough to order releases."""
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 def _check_host(host: str) -> str:
@@ -207,7 +230,9 @@ def _check_abs(what: str, path: str) -> str:
 # $HOME/.gunicorn/gunicorn.ctl: a second listener, a write into the user's
 # home, and one path shared by every gunicorn on the host.
 _GUNICORN = ("{venv_bin}/gunicorn", "{target}", "--chdir", "{app_dir}",
-             "--bind", "{bind}", "--workers", "{workers}", "--no-control-socket")
+             "--bind", "{bind}", "--workers", "{workers}")
+# gunicorn 23 and older refuse the flag (and have no control socket).
+_GUNICORN_SINCE = (("gunicorn", "24", ("--no-control-socket",)),)
 _GRANIAN = ("{venv_bin}/granian", "--host", "{host}", "--port", "{port}",
             "--workers", "{workers}", "--working-dir", "{app_dir}", "--no-access-log")
 # hypercorn writes an access log only with --access-logfile (Config.accesslog
@@ -250,6 +275,7 @@ SERVERS: dict[str, ServerConfig] = {
             max_workers=None,
             # gunicorn writes no access log unless --access-logfile is given.
             argv_template=_GUNICORN + ("--worker-class", "sync"),
+            flags_since=_GUNICORN_SINCE,
             app_dir_via="--chdir",
         ),
         ServerConfig(
@@ -260,6 +286,7 @@ SERVERS: dict[str, ServerConfig] = {
                         "per worker process), WSGI",
             max_workers=None,
             argv_template=_GUNICORN + ("--worker-class", "gthread", "--threads", "{threads}"),
+            flags_since=_GUNICORN_SINCE,
             app_dir_via="--chdir",
             takes_threads=True,
         ),
@@ -272,6 +299,7 @@ SERVERS: dict[str, ServerConfig] = {
             # UvicornWorker routes uvicorn.access to gunicorn's access log,
             # which has no handler without --access-logfile: nothing written.
             argv_template=_GUNICORN + ("--worker-class", "uvicorn_worker.UvicornWorker"),
+            flags_since=_GUNICORN_SINCE,
             app_dir_via="--chdir",
         ),
         ServerConfig(

@@ -96,8 +96,8 @@ def test_exact_argv_examples():
     b = VENV_BIN
     assert argv("gunicorn-sync") == [
         f"{b}/gunicorn", WSGI_TARGET, "--chdir", APP_DIR, "--bind", f"{HOST}:{PORT}",
-        "--workers", "1", "--no-control-socket", "--worker-class", "sync"]
-    assert argv("gunicorn-uvicorn")[-2:] == ["--worker-class", "uvicorn_worker.UvicornWorker"]
+        "--workers", "1", "--worker-class", "sync", "--no-control-socket"]
+    assert argv("gunicorn-uvicorn")[-3:-1] == ["--worker-class", "uvicorn_worker.UvicornWorker"]
     assert "uvicorn.workers.UvicornWorker" not in argv("gunicorn-uvicorn")
     u = argv("uvicorn")
     assert u[u.index("--loop") + 1] == "uvloop" and u[u.index("--http") + 1] == "httptools"
@@ -110,11 +110,21 @@ def test_exact_argv_examples():
         assert "--no-access-log" in g
 
 
+@pytest.mark.parametrize("gunicorn, has_flag", [("23.0.0", False), ("24.0.0", True),
+                                                ("27.0.1", True), (None, True)])
+def test_gunicorn_flags_follow_the_resolved_version(gunicorn, has_flag):
+    """gunicorn 23 refuses --no-control-socket (it has no control socket)."""
+    versions = {"gunicorn": gunicorn} if gunicorn else None
+    for name in ("gunicorn-sync", "gunicorn-gthread", "gunicorn-uvicorn"):
+        cmd = SERVERS[name].command(APP_DIR, VENV_BIN, HOST, PORT, 1, versions=versions)
+        assert ("--no-control-socket" in cmd) is has_flag
+
+
 def test_exact_argv_new_servers():
     b = VENV_BIN
     assert argv("gunicorn-gthread", workers=2, threads=4) == [
         f"{b}/gunicorn", WSGI_TARGET, "--chdir", APP_DIR, "--bind", f"{HOST}:{PORT}",
-        "--workers", "2", "--no-control-socket", "--worker-class", "gthread", "--threads", "4"]
+        "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
     assert argv("uvicorn-h11", workers=2) == [
         f"{b}/uvicorn", ASGI_TARGET, "--app-dir", APP_DIR, "--host", HOST, "--port", str(PORT),
         "--workers", "2", "--loop", "asyncio", "--http", "h11", "--no-access-log"]
