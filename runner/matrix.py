@@ -210,7 +210,8 @@ def expand(path: Path, spec: MatrixFile, package_axes: dict[str, list[str]]):
         if rule is None:
             candidates.append(cell)
         else:
-            excluded.append(Exclusion(cell, f"matrix rule exclude[{rule}] {spec.exclude[rule]}"))
+            shown = ", ".join(f"{k}: {v}" for k, v in spec.exclude[rule].items())
+            excluded.append(Exclusion(cell, f"matrix rule exclude[{rule}] {{{shown}}}"))
     for i, entry in enumerate(spec.include):
         cell = _include(path, i, entry, package_axes)
         excluded = [x for x in excluded if x.spec != cell]   # include wins, as in asv

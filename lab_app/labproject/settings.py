@@ -131,7 +131,14 @@ STATIC_URL = 'static/'
 
 DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
 
-# No LOGGING setting: Django's default logs nothing per successful request
-# (the django.server logger is only used by runserver), so no per-request I/O.
+# LAB: a 500 writes its traceback to stderr (the server's log in the run
+# folder) even with DEBUG off; Django's default would only mail the admins.
+# Nothing is logged for a successful request, so no per-request I/O.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False}},
+}
 # No REST_FRAMEWORK setting: DRF's defaults, as the seed. A request without an
 # Accept header (wrk, locust, urllib) negotiates to JSONRenderer's compact JSON.
