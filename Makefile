@@ -7,7 +7,7 @@ MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
 APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt
 
-.PHONY: help setup lab-up lab-down run report demo test
+.PHONY: help setup lab-up lab-down install run report demo test
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ lab-up: setup ## Provision the local lab (Terraform; root)
 
 lab-down: setup ## Destroy the local lab; checks nothing is left
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) down --lab $(LAB)
+
+install: setup ## Install a matrix's environments without measuring: make install MATRIX=...
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) install $(MATRIX) --lab $(LAB)
 
 run: setup ## Run a matrix: make run MATRIX=matrices/demo.yaml
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) run $(MATRIX) --lab $(LAB)

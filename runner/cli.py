@@ -83,6 +83,31 @@ def matrix_show(matrix: Path):
     _guard(go)
 
 
+@app.command("install")
+def install_cmd(matrix: Path, lab: str = LabOpt):
+    """Resolve a matrix and install every cell's environment on the lab, without
+    measuring: prints what was installed, left alone, failed or excluded."""
+    from runner import infra
+    from runner.inventory import load_lab
+    from runner.matrix import load_matrix
+    from runner.run import install, require_cells, resolve
+
+    def go():
+        m = load_matrix(matrix)
+        the_lab = load_lab(lab)
+        cells, exclusions = resolve(m, ui)
+        require_cells(m, cells, exclusions)
+        log = infra.state_dir(lab) / "logs" / f"install-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+        start = time.monotonic()
+        runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui)
+        ui.info(f"{len(runnable) - len(failed)} cells ready on lab {lab!r} in "
+                f"{time.monotonic() - start:.1f} s; {len(failed)} failed; "
+                f"{len(exclusions)} excluded; ansible log: {log}")
+        if failed:
+            raise typer.Exit(1)
+    _guard(go)
+
+
 @matrix_app.command("schema")
 def matrix_schema():
     """Print the matrix file's JSON Schema (every field documented)."""

@@ -63,6 +63,41 @@ def _frozen(report: dict | None) -> dict:
     return dict(line.split("==", 1) for line in (report or {}).get("freeze", []))
 
 
+def resolve(matrix, ui) -> tuple[list, list]:
+    """Cells to run and exclusions with reasons."""
+    with ui.phase(f"resolve {len(matrix.cells)} cells (uv pip compile, Django metadata)"):
+        cells, exclusions = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
+    ui.info(f"{len(cells)} cells to run, {len(exclusions)} excluded (see `lab matrix show`)")
+    return cells, exclusions
+
+
+def require_cells(matrix, cells, exclusions) -> None:
+    if not cells:
+        raise LabError(f"{matrix.path}: no cell resolved; nothing to run "
+                       f"(first reason: {exclusions[0].reason})")
+
+
+def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
+    """Ansible over SSH: every cell's environment on the server host, tools and
+    facts everywhere. Returns (runnable cells, {cell_id: why it failed},
+    install report, play recap); appends the cells whose Python the host
+    lacks to `exclusions`."""
+    server = lab.by_role("server")
+    with ui.phase("configure (ansible-playbook site.yml)") as step:
+        recap = configure.run_playbook(lab, configure.environments(cells), log_path, step)
+    installs = configure.install_report(lab)
+    before = len(exclusions)
+    cells, failed = split_by_install(cells, exclusions, installs, server.name,
+                                     configure.python_provider(lab, server.name))
+    _report_installs(ui, installs)
+    for reason in dict.fromkeys(x.reason for x in exclusions[before:]):
+        ui.warn(f"excluded: {reason}")
+    if not cells:
+        raise LabError(f"no cell of {matrix.path} can run on lab {lab.name!r}: "
+                       f"{exclusions[-1].reason}")
+    return cells, failed, installs, recap
+
+
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                results_root: Path = REPO_ROOT / "results", ui=None) -> Path:
     matrix = load_matrix(matrix_path)          # errors before anything starts
@@ -71,48 +106,28 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
     ui.info(f"run {run_id} → {run_dir}")
     started = time.time()
-
     shutil.copyfile(matrix.path, run_dir / "matrix.yaml")      # the matrix as given
-    with ui.phase(f"resolve {len(matrix.cells)} cells (uv pip compile, Django metadata)"):
-        cells, exclusions = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
-    ui.info(f"{len(cells)} cells to run, {len(exclusions)} excluded (see `lab matrix show`)")
-    lock_dir = run_dir / "locks"
-    lock_dir.mkdir()
-    for cell in cells:
-        (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
-    if not cells:
-        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
-                                          "error": "no cell resolved", "matrix_name": matrix.name,
-                                          "matrix": matrix.raw, "excluded": _excluded(exclusions)})
-        raise LabError(f"{matrix.path}: no cell resolved; nothing to run "
-                       f"(first reason: {exclusions[0].reason})")
+    exclusions = []
+
+    def failed_before_measuring(error: str):
+        # The folder says why it holds no measurement, rather than looking half-written.
+        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed", "error": error,
+                                          "matrix_name": matrix.name, "matrix": matrix.raw,
+                                          "excluded": _excluded(exclusions)})
 
     try:
-        with ui.phase("configure (ansible-playbook site.yml)") as step:
-            envs = configure.environments(cells)
-            recap = configure.run_playbook(lab, envs, run_dir / "logs" / "ansible.log", step)
+        cells, exclusions = resolve(matrix, ui)
+        require_cells(matrix, cells, exclusions)
+        lock_dir = run_dir / "locks"
+        lock_dir.mkdir()
+        for cell in cells:
+            (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
+        cells, install_failed, installs, recap = install(
+            lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui)
     except (LabError, KeyboardInterrupt) as exc:
-        # The folder says why it holds no measurement, rather than looking half-written.
-        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
-                                          "error": f"configure: {exc or 'interrupted'}",
-                                          "matrix_name": matrix.name, "matrix": matrix.raw,
-                                          "excluded": _excluded(exclusions)})
+        failed_before_measuring(str(exc) or "interrupted")
         raise
     facts = configure.host_facts(lab)
-    installs = configure.install_report(lab)
-    before = len(exclusions)
-    cells, install_failed = split_by_install(cells, exclusions, installs, server_host.name,
-                                             configure.python_provider(lab, server_host.name))
-    _report_installs(ui, installs)
-    for reason in dict.fromkeys(x.reason for x in exclusions[before:]):
-        ui.warn(f"excluded: {reason}")
-    if not cells:
-        manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed",
-                                          "error": "no cell can run on this lab",
-                                          "matrix_name": matrix.name, "matrix": matrix.raw,
-                                          "excluded": _excluded(exclusions)})
-        raise LabError(f"no cell of {matrix.path} can run on lab {lab.name!r}: "
-                       f"{exclusions[-1].reason}")
 
     samples = Samples(run_id)
     cell_state = {c.cell_id: {"status": "failed" if c.cell_id in install_failed else "pending",

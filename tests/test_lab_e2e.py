@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from runner import configure
 from tests.conftest import REPO, lab_capable
 
 pytestmark = [pytest.mark.e2e,
@@ -207,17 +208,17 @@ def test_cells_differing_only_in_asgiref_are_installed_and_measured(lab_up, tmp_
     # Cut one install short: its marker is gone, so it must be rebuilt from scratch.
     inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
     server_root = Path(inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"])
+    state = REPO / ".lab" / LAB / "facts" / "envs-server.json"
     broken = cells[0]["env_id"]
     (server_root / "envs" / broken / "venv" / ".lab-complete").unlink()
-    lab("run", str(ASGIREF_MATRIX), "--lab", LAB, "--results", str(results))
-    second = json.loads(next(p for p in run_folders(results) if p != run_dir)
-                        .joinpath("manifest.json").read_text())
-    status = {c["env_id"]: c["install"]["status"] for c in second["cells"]}
-    assert status == {broken: "installed", cells[1]["env_id"]: "unchanged"}
-    assert all(c["status"] == "ok" for c in second["cells"])
+    out = " ".join(lab("install", str(ASGIREF_MATRIX), "--lab", LAB).stdout.split())
+    assert "environments: 1 installed, 2 no-python, 1 unchanged" in out, out
+    assert json.loads(state.read_text())["envs"][broken]["status"] == "installed"
 
-    # Nothing left to do: a third run changes nothing on any host.
-    lab("run", str(ASGIREF_MATRIX), "--lab", LAB, "--results", str(results))
-    third = json.loads(sorted(run_folders(results))[-1].joinpath("manifest.json").read_text())
-    assert {c["install"]["status"] for c in third["cells"]} == {"unchanged"}
-    assert all(r["changed"] == 0 for r in third["ansible_recap"].values()), third["ansible_recap"]
+    # Nothing left to do: installing again changes nothing on any host.
+    out = " ".join(lab("install", str(ASGIREF_MATRIX), "--lab", LAB).stdout.split())
+    assert "environments: 2 no-python, 2 unchanged" in out, out
+    assert "2 cells ready" in out and "2 excluded" in out
+    log = sorted((REPO / ".lab" / LAB / "logs").glob("install-*.log"))[-1].read_text()
+    recap = configure.RECAP_LINE
+    assert [m.group(3) for m in map(recap.match, log.splitlines()) if m] == ["0", "0"], log[-600:]
