@@ -47,7 +47,7 @@ _RATIO_COLUMNS = [
     ("mean ratio", "mean_ratio", lambda v: _num(v, 3)),
     ("throughput ratio", "throughput_ratio", lambda v: _num(v, 3)),
 ]
-_CELL_COLUMNS = ["server", "interface", "workers", "python", "django", "asgiref", "view"]
+_CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
 # Columns that hold names or versions: left-aligned even when they look like
 # numbers ("3.12"); every other column of a table is a number, right-aligned.
 _TEXT_COLUMNS = {

@@ -36,6 +36,7 @@ _RATIO_COLUMNS = [
     "server",
     "interface",
     "workers",
+    "threads",
     *GROUP_COLUMNS,
     "baseline_cell_id",
     "baseline_server",
@@ -46,7 +47,8 @@ _RATIO_COLUMNS = [
     "mean_ratio",
     "throughput_ratio",
 ]
-_UNMATCHED_COLUMNS = ["cell_id", "server", "interface", "workers", *GROUP_COLUMNS, "reason"]
+_UNMATCHED_COLUMNS = ["cell_id", "server", "interface", "workers", "threads", *GROUP_COLUMNS,
+                      "reason"]
 
 
 def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +146,8 @@ def _choose_baseline(candidates: pd.DataFrame, cell: pd.Series, baseline_server:
 
 
 def _identity(cell: pd.Series) -> dict:
-    return {c: cell[c] for c in ["cell_id", "server", "interface", "workers", *GROUP_COLUMNS]}
+    return {c: cell[c] for c in ["cell_id", "server", "interface", "workers", "threads",
+                                 *GROUP_COLUMNS]}
 
 
 def _ratios(cell: pd.Series, base: pd.Series) -> dict:

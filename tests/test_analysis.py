@@ -253,11 +253,11 @@ def test_report_header_and_method():
 def test_report_tables_are_formatted():
     text = build_report(FROZEN)
     assert (
-        "| gunicorn-sync | wsgi | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | 3 | 1.000 | 1.500"
+        "| gunicorn-sync | wsgi | 1 | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | 3 | 1.000 | 1.500"
         " | 2.000 | 1.100 | 1000 | 55.0 | 41.0 | 1 | 35.0 |"
     ) in text
     assert (
-        "| uvicorn | asgi | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | gunicorn-sync (1w)"
+        "| uvicorn | asgi | 1 | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | gunicorn-sync (1w)"
         " | 1.500 | +0.500 | 1.500 | 1.500 | 0.700 |"
     ) in text
     assert "ratio > 1 means slower" in text
