@@ -1,20 +1,40 @@
-"""Analysis stage: read one run folder, reduce its samples, write report.md.
+"""Analysis stage: read run folders, reduce their samples, write report.md.
 
 One job per module:
-- load.py    reads and validates ``results/<run_id>/`` (manifest + samples);
+- load.py    reads and validates ``results/<run_id>/`` (manifest + samples),
+             one folder or several into one sample table;
 - summary.py reduces samples to per-cell medians and baseline ratios;
-- report.py  renders those tables as markdown (and as frames for the CLI).
+- stats.py   bootstrap intervals, CVs, stability warnings, A/A noise floor
+             and the slower/faster verdicts;
+- verdicts.py says those verdicts and warnings in words (report's top);
+- formatting.py turns numbers and intervals into the strings shown;
+- report.py  assembles report.md (and the same tables for the CLI).
 """
 
-from analysis.load import load_run
+from analysis.load import load_run, load_runs
 from analysis.report import build_report, console_tables, write_report
+from analysis.stats import (
+    aa_controls,
+    cell_stats,
+    compare,
+    decide,
+    not_compared,
+    stability_warnings,
+)
 from analysis.summary import asgi_vs_wsgi, cell_medians, unmatched_cells
 
 __all__ = [
     "load_run",
+    "load_runs",
     "cell_medians",
     "asgi_vs_wsgi",
     "unmatched_cells",
+    "cell_stats",
+    "stability_warnings",
+    "aa_controls",
+    "compare",
+    "not_compared",
+    "decide",
     "build_report",
     "write_report",
     "console_tables",

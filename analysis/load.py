@@ -1,4 +1,5 @@
-"""Read one run folder (``results/<run_id>/``) into (samples, manifest).
+"""Read run folders (``results/<run_id>/``): one into (samples, manifest),
+several into one sample table.
 
 Everything downstream trusts what this returns, so problems are reported
 here, once, as a ``ValueError`` that names the path or column at fault,
@@ -8,6 +9,7 @@ instead of surfacing later as a KeyError deep inside pandas.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +59,37 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
     manifest = _read_manifest(folder / MANIFEST_NAME)
     samples = _read_samples(folder / SAMPLES_NAME)
     return samples, manifest
+
+
+def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Return the samples of several run folders as one frame.
+
+    Each row keeps the ``run_id`` it was measured in, so repetitions of one
+    cell measured in two runs stay apart (see ``summary.per_repetition``).
+    Every folder is read and checked by :func:`load_run`; an error names the
+    folder (or the file in it) at fault. Columns only some runs have (an
+    extra package pin, say) are NaN in the others' rows.
+    """
+    frames: list[pd.DataFrame] = []
+    seen: dict[str, Path] = {}
+    for given in paths:
+        samples, manifest = load_run(given)
+        folder = Path(given).resolve()
+        run_id = manifest.get("run_id")
+        if run_id is not None:
+            others = sorted(set(samples["run_id"].astype(str)) - {str(run_id)})
+            if others:
+                raise ValueError(
+                    f"{folder}: samples carry run_id(s) {', '.join(others)}"
+                    f" but the manifest says {run_id!r}"
+                )
+            if run_id in seen:
+                raise ValueError(f"run {run_id!r} given twice: {seen[run_id]} and {folder}")
+            seen[run_id] = folder
+        frames.append(samples)
+    if not frames:
+        raise ValueError("no run folder given")
+    return pd.concat(frames, ignore_index=True, sort=False)
 
 
 def _read_manifest(path: Path) -> dict:

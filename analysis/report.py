@@ -1,60 +1,81 @@
 """Render one run folder as markdown (report.md) and as tables for the CLI.
 
-The report and the CLI show the same frames (``_tables``), so a number read
-on the console is the number in report.md. Formatting happens here and only
-here; summary.py stays numeric.
+The report and the CLI show the same frames (``_Facts.tables``), so a
+number read on the console is the number in report.md. Numbers become
+strings only through formatting.py; summary.py and stats.py stay numeric
+(apart from short reasons and warning messages); verdicts.py writes the
+report's first section.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from analysis import formatting as fmt
 from analysis.load import load_run
-from analysis.summary import GROUP_COLUMNS, asgi_vs_wsgi, cell_medians, unmatched_cells
+from analysis.stats import (
+    CLIENT_CPU_SATURATED,
+    CONFIDENCE,
+    MIN_REPETITIONS,
+    STABILITY_METRICS,
+    aa_controls,
+    cell_stats,
+    compare,
+    not_compared,
+    stability_warnings,
+)
+from analysis.summary import GROUP_COLUMNS, cell_medians
+from analysis.verdicts import (
+    CONTROL_TITLE,
+    VERDICT_TITLE,
+    WARNINGS_TITLE,
+    control_table,
+    verdict_section,
+    verdict_table,
+    warnings_table,
+)
 
 REPORT_NAME = "report.md"
-# Above this median client CPU (% of one core; wrk runs one thread) the load
-# generator is likely measuring itself rather than the server (DESIGN.md,
-# "Known traps").
-CLIENT_CPU_SATURATED = 90.0
 
 MEDIANS_TITLE = "Median per cell"
 FAILED_TITLE = "Failed cells"
 UNMATCHED_TITLE = "Not compared"
+# Metrics whose interval and CV the medians table shows (and whose CV the
+# warnings check); client CPU for the saturation warning.
+_STATS_METRICS = [*STABILITY_METRICS, "client_cpu_percent"]
 
 # (display title, source column, formatter) for the medians table.
 _MEDIAN_COLUMNS = [
-    ("reps", "repetitions", lambda v: _num(v, 0)),
-    ("p50 ms", "latency_p50", lambda v: _num(v, 3)),
-    ("p90 ms", "latency_p90", lambda v: _num(v, 3)),
-    ("p99 ms", "latency_p99", lambda v: _num(v, 3)),
-    ("mean ms", "latency_mean", lambda v: _num(v, 3)),
-    ("req/s", "requests_per_s", lambda v: _num(v, 0)),
-    ("server CPU %", "server_cpu_percent", lambda v: _num(v, 1)),
-    ("server RSS MB", "server_rss_mb", lambda v: _num(v, 1)),
-    ("server threads", "server_threads", lambda v: _num(v, 0 if _is_whole(v) else 1)),
-    ("client CPU %", "client_cpu_percent", lambda v: _num(v, 1)),
+    ("reps", "repetitions", lambda v: fmt.num(v, 0)),
+    ("p50 ms", "latency_p50", lambda v: fmt.num(v, 3)),
+    ("p50 95% CI", "latency_p50 ci", lambda v: fmt.interval(v, 3)),
+    ("p50 CV %", "latency_p50 cv", lambda v: fmt.percent(v)),
+    ("p90 ms", "latency_p90", lambda v: fmt.num(v, 3)),
+    ("p99 ms", "latency_p99", lambda v: fmt.num(v, 3)),
+    ("mean ms", "latency_mean", lambda v: fmt.num(v, 3)),
+    ("req/s", "requests_per_s", lambda v: fmt.num(v, 0)),
+    ("req/s 95% CI", "requests_per_s ci", lambda v: fmt.interval(v, 0)),
+    ("req/s CV %", "requests_per_s cv", lambda v: fmt.percent(v)),
+    ("server CPU %", "server_cpu_percent", lambda v: fmt.num(v, 1)),
+    ("server RSS MB", "server_rss_mb", lambda v: fmt.num(v, 1)),
+    ("server threads", "server_threads", lambda v: fmt.num(v, 0 if fmt.is_whole(v) else 1)),
+    ("client CPU %", "client_cpu_percent", lambda v: fmt.num(v, 1)),
 ]
 _RATIO_COLUMNS = [
-    ("p50 ratio", "p50_ratio", lambda v: _num(v, 3)),
-    ("p50 diff ms", "p50_diff_ms", lambda v: _num(v, 3, signed=True)),
-    ("p99 ratio", "p99_ratio", lambda v: _num(v, 3)),
-    ("mean ratio", "mean_ratio", lambda v: _num(v, 3)),
-    ("throughput ratio", "throughput_ratio", lambda v: _num(v, 3)),
+    ("p50 ratio", "p50_ratio", lambda v: fmt.num(v, 3)),
+    ("p50 diff ms", "p50_diff_ms", lambda v: fmt.num(v, 3, signed=True)),
+    ("p50 diff 95% CI", "p50_diff_ci", lambda v: fmt.interval(v, 3, signed=True)),
+    ("p99 ratio", "p99_ratio", lambda v: fmt.num(v, 3)),
+    ("mean ratio", "mean_ratio", lambda v: fmt.num(v, 3)),
+    ("throughput ratio", "throughput_ratio", lambda v: fmt.num(v, 3)),
+    ("throughput 95% CI", "throughput_ratio_ci", lambda v: fmt.interval(v, 3)),
+    ("verdict", "verdict", lambda v: fmt.text(v)),
 ]
 _CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
-# Columns that hold names or versions: left-aligned even when they look like
-# numbers ("3.12"); every other column of a table is a number, right-aligned.
-_TEXT_COLUMNS = {
-    "cell_id", "server", "interface", "python", "django", "asgiref", "view",
-    "scenario", "baseline", "status", "reason",
-}
-
 
 # --------------------------------------------------------------------------
 # Public API
@@ -77,14 +98,17 @@ def build_report(run_dir: str | Path) -> str:
             " cover only the repetitions that finished.",
             "",
         ]
+    lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario, UNMATCHED_TITLE)
     lines += ["## How this was measured", "", _how_measured(manifest), ""]
 
     lines += [f"## {MEDIANS_TITLE}", ""]
     lines += [
         "Median over repetitions of each cell. Latency in ms; CPU in % of one core;"
-        " RSS in MB; `reps` is the number of repetitions measured.",
+        " RSS in MB; `reps` is the number of repetitions measured; `CI` is the"
+        f" {CONFIDENCE * 100:g} % bootstrap interval of the median (n/a below"
+        f" {MIN_REPETITIONS} repetitions); `CV` is std/mean over repetitions.",
         "",
-        _markdown_table(facts.tables[MEDIANS_TITLE]),
+        fmt.markdown_table(facts.tables[MEDIANS_TITLE]),
         "",
     ]
 
@@ -94,21 +118,23 @@ def build_report(run_dir: str | Path) -> str:
         " python, django, asgiref, view and scenario: rows with interface `asgi` are the"
         " ASGI servers, rows with interface `wsgi` are the other WSGI servers against the"
         " same baseline. A latency ratio > 1 means slower than the baseline; a throughput"
-        " ratio > 1 means more requests per second.",
+        " ratio > 1 means more requests per second. The intervals resample the two cells'"
+        " repetitions independently; the verdict follows the rule under"
+        f" \"{VERDICT_TITLE}\".",
         "",
-        _markdown_table(facts.tables[facts.ratio_title]),
+        fmt.markdown_table(facts.tables[facts.ratio_title]),
         "",
     ]
     if UNMATCHED_TITLE in facts.tables:
         lines += [f"{UNMATCHED_TITLE} (no usable baseline in their group):", ""]
-        lines += [_markdown_table(facts.tables[UNMATCHED_TITLE]), ""]
+        lines += [fmt.markdown_table(facts.tables[UNMATCHED_TITLE]), ""]
 
     lines += [f"## {FAILED_TITLE}", ""]
     failed = facts.tables[FAILED_TITLE]
     if failed.empty:
         lines += ["none", ""]
     else:
-        lines += [_markdown_table(failed), ""]
+        lines += [fmt.markdown_table(failed), ""]
 
     lines += ["## Checks", ""]
     lines += [f"- {line}" for line in facts.checks()]
@@ -138,8 +164,9 @@ def write_report(run_dir: str | Path) -> Path:
 
 def console_tables(run_dir: str | Path) -> list[tuple[str, pd.DataFrame]]:
     """The report's tables as (title, frame of formatted strings), in report
-    order, for the CLI to print with rich. "Not compared" appears only when
-    some cell lacks a baseline; "Failed cells" is always there (maybe empty)."""
+    order, for the CLI to print with rich. "A/A control" appears only when the
+    run holds such a pair, "Not compared" only when some cell lacks a
+    baseline; the others are always there (maybe empty)."""
     samples, manifest = load_run(run_dir)
     return list(_Facts(samples, manifest).tables.items())
 
@@ -157,17 +184,29 @@ class _Facts:
         if not self.baseline:
             raise ValueError(f"manifest of run {manifest.get('run_id')!r} has no baseline_server")
         self.medians = cell_medians(samples)
-        self.ratios = asgi_vs_wsgi(self.medians, self.baseline)
-        self.unmatched = unmatched_cells(self.medians, self.baseline)
+        self.stats = cell_stats(samples, _STATS_METRICS)
+        self.compared = compare(samples, self.baseline)
+        self.unmatched = not_compared(samples, self.baseline)
+        self.controls = aa_controls(samples)
         self.cells = manifest.get("cells") or []
+        self.warnings = stability_warnings(self.stats, self.cells)
         # Show the scenario only when a run has more than one: one column less.
         self.show_scenario = self.medians["scenario"].nunique() > 1
+        # Coordinates a verdict sentence must name: those that vary in the run.
+        self.varying = {
+            c for c in ["workers", "threads", "python", "django", "asgiref", "scenario"]
+            if self.medians[c].nunique() > 1
+        }
         self.ratio_title = f"Compared with the WSGI baseline ({self.baseline})"
 
         self.tables: dict[str, pd.DataFrame] = {
-            MEDIANS_TITLE: self._medians_table(),
-            self.ratio_title: self._ratio_table(),
+            VERDICT_TITLE: verdict_table(self.compared, self.varying),
+            WARNINGS_TITLE: warnings_table(self.warnings, self.show_scenario),
         }
+        if not self.controls.empty:
+            self.tables[CONTROL_TITLE] = control_table(self.controls, self._ids())
+        self.tables[MEDIANS_TITLE] = self._medians_table()
+        self.tables[self.ratio_title] = self._ratio_table()
         if not self.unmatched.empty:
             self.tables[UNMATCHED_TITLE] = self._unmatched_table()
         self.tables[FAILED_TITLE] = self._failed_table()
@@ -178,20 +217,39 @@ class _Facts:
     def _medians_table(self) -> pd.DataFrame:
         # The baseline first within its group: it is what the other rows are
         # read against. A stable sort keeps summary.py's order otherwise.
-        medians = self.medians.assign(_other=self.medians["server"] != self.baseline)
+        medians = self._medians_with_stats()
+        medians = medians.assign(_other=medians["server"] != self.baseline)
         group = [c for c in GROUP_COLUMNS if c in medians.columns]
         medians = medians.sort_values([*group, "_other"], kind="stable")
-        return _display(medians, self._ids(), _MEDIAN_COLUMNS)
+        return fmt.display(medians, self._ids(), _MEDIAN_COLUMNS)
+
+    def _medians_with_stats(self) -> pd.DataFrame:
+        """The medians plus, per metric of STABILITY_METRICS, a "<metric> ci"
+        column of (low, high) and a "<metric> cv" column."""
+        out = self.medians
+        for metric in STABILITY_METRICS:
+            rows = self.stats[self.stats["metric"] == metric]
+            extra = pd.DataFrame({
+                "cell_id": rows["cell_id"], "scenario": rows["scenario"],
+                f"{metric} ci": list(zip(rows["ci_low"], rows["ci_high"])),
+                f"{metric} cv": rows["cv"],
+            })
+            out = out.merge(extra, on=["cell_id", "scenario"], how="left")
+        return out
 
     def _ratio_table(self) -> pd.DataFrame:
-        ratios = self.ratios.copy()
+        ratios = self.compared.copy()
+        ratios["p50_diff_ci"] = list(zip(ratios["p50_diff_low"], ratios["p50_diff_high"]))
+        ratios["throughput_ratio_ci"] = list(
+            zip(ratios["throughput_ratio_low"], ratios["throughput_ratio_high"])
+        )
         ratios["baseline"] = [
             f"{s} ({w}w)" for s, w in zip(ratios["baseline_server"], ratios["baseline_workers"])
         ]
-        return _display(ratios, [*self._ids(), "baseline"], _RATIO_COLUMNS)
+        return fmt.display(ratios, [*self._ids(), "baseline"], _RATIO_COLUMNS)
 
     def _unmatched_table(self) -> pd.DataFrame:
-        return _display(self.unmatched, [*self._ids(), "reason"], [])
+        return fmt.display(self.unmatched, [*self._ids(), "reason"], [])
 
     def _failed_table(self) -> pd.DataFrame:
         # Every cell the manifest does not call "ok" (the runner writes
@@ -199,9 +257,9 @@ class _Facts:
         rows = [
             {
                 "cell_id": str(c.get("cell_id", "?")),
-                **{k: _text(c.get(k)) for k in _CELL_COLUMNS},
-                "status": _text(c.get("status")),
-                "reason": _text(c.get("reason")) if c.get("reason") else "(no reason recorded)",
+                **{k: fmt.text(c.get(k)) for k in _CELL_COLUMNS},
+                "status": fmt.text(c.get("status")),
+                "reason": fmt.text(c.get("reason")) if c.get("reason") else "(no reason recorded)",
             }
             for c in self.cells
             if c.get("status") != "ok"
@@ -216,7 +274,7 @@ class _Facts:
         if asked is None:
             return "Repetitions: the protocol does not say how many were asked; not checked."
         short = [
-            f"{_label(row)} ({int(row['repetitions'])} of {asked})"
+            f"{fmt.label(row)} ({int(row['repetitions'])} of {asked})"
             for _, row in self.medians.iterrows()
             if row["repetitions"] < asked
         ]
@@ -224,7 +282,7 @@ class _Facts:
         # vanish from every table.
         measured = set(self.medians["cell_id"])
         short += [
-            f"{_label(c)} (0 of {asked}: no samples)"
+            f"{fmt.label(c)} (0 of {asked}: no samples)"
             for c in self.cells
             if c.get("status") == "ok" and c.get("cell_id") not in measured
         ]
@@ -240,7 +298,7 @@ class _Facts:
                 " in every cell."
             )
         cells = "; ".join(
-            f"{_label(row)} ({row['client_cpu_percent']:.1f} %)" for _, row in hot.iterrows()
+            f"{fmt.label(row)} ({row['client_cpu_percent']:.1f} %)" for _, row in hot.iterrows()
         )
         return (
             f"**Load generator likely saturated** (median client CPU above"
@@ -253,7 +311,7 @@ class _Facts:
         bad = self.medians[self.medians["errors"].fillna(0) > 0]
         if bad.empty:
             return "Errors: no cell reported request errors."
-        cells = "; ".join(f"{_label(row)} ({row['errors']:g})" for _, row in bad.iterrows())
+        cells = "; ".join(f"{fmt.label(row)} ({row['errors']:g})" for _, row in bad.iterrows())
         return f"**Request errors** (median per repetition): {cells}."
 
 
@@ -266,8 +324,8 @@ def _how_measured(manifest: dict) -> str:
     hosts = manifest.get("hosts") or {}
     parts = [
         f"Latency model: {protocol.get('latency_model', 'not recorded')}.",
-        f"Each repetition of a cell warmed the server up for {_seconds(protocol.get('warmup_s'))}"
-        f" and then measured a {_seconds(protocol.get('duration_s'))} window;"
+        "Each repetition of a cell warmed the server up for"
+        f" {fmt.seconds(protocol.get('warmup_s'))} and then measured a {fmt.seconds(protocol.get('duration_s'))} window;"
         f" {protocol.get('repetitions', '?')} repetitions per cell"
         f" (order shuffled with seed {protocol.get('seed', '?')}),"
         f" {protocol.get('connections', '?')} connection(s),"
@@ -291,51 +349,3 @@ def _fact(facts: dict, *names: str) -> str | None:
         if facts.get(name):
             return str(facts[name])
     return None
-
-
-def _display(frame: pd.DataFrame, id_columns: list[str], value_columns: list) -> pd.DataFrame:
-    out = pd.DataFrame({c: [_text(v) for v in frame[c]] for c in id_columns}, dtype=object)
-    for title, source, fmt in value_columns:
-        out[title] = [fmt(v) for v in frame[source]]
-    return out.reset_index(drop=True)
-
-
-def _label(row) -> str:
-    return f"`{row.get('cell_id')}` {row.get('server')} ({row.get('interface')}, {row.get('workers')}w)"
-
-
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _is_whole(value) -> bool:
-    return not _is_missing(value) and float(value) == int(float(value))
-
-
-def _num(value, decimals: int, signed: bool = False) -> str:
-    if _is_missing(value):
-        return "n/a"
-    return f"{float(value):{'+' if signed else ''}.{decimals}f}"
-
-
-def _text(value) -> str:
-    return "n/a" if _is_missing(value) else str(value)
-
-
-def _seconds(value) -> str:
-    return "? s" if value is None else f"{float(value):g} s"
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-style table, numbers right-aligned. Small and local so the
-    report does not depend on tabulate's version or presence."""
-    if frame.empty:
-        return "(no rows)"
-
-    def cell(v) -> str:
-        return str(v).replace("|", "\\|")
-
-    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])

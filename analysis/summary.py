@@ -11,6 +11,8 @@ import pandas as pd
 # The coordinates that describe a cell in the sample table (DESIGN.md, "Cell").
 CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
 KEYS = ["cell_id", "scenario"]
+# What identifies one repetition; run_id too, since a frame may hold several runs.
+REPETITION_KEYS = ["run_id", "repetition"]
 # Cells are only comparable when the software under test and the workload are
 # the same; server, interface and workers are what the comparison varies.
 GROUP_COLUMNS = ["python", "django", "asgiref", "view", "scenario"]
@@ -64,12 +66,17 @@ def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
     if samples.empty:
         return pd.DataFrame(columns=[*keys, "repetitions", *METRICS])
 
-    # First one value per repetition (a median, in case a runner ever writes
-    # a metric twice for one repetition), then the median across repetitions,
+    # First one value per repetition, then the median across repetitions,
     # so each repetition weighs the same.
-    per_rep = samples.groupby([*keys, "repetition", "metric"], dropna=False)["value"].median()
+    per_rep = per_repetition(samples).set_index([*keys, *REPETITION_KEYS, "metric"])["value"]
     medians = per_rep.groupby(level=[*keys, "metric"], dropna=False).median().unstack("metric")
-    reps = samples.groupby(keys, dropna=False)["repetition"].nunique().rename("repetitions")
+    reps = (
+        per_rep.index.to_frame(index=False)[[*keys, *REPETITION_KEYS]]
+        .drop_duplicates()
+        .groupby(keys, dropna=False)
+        .size()
+        .rename("repetitions")
+    )
     out = reps.to_frame().join(medians).reset_index()
     out.columns.name = None
 
@@ -83,6 +90,19 @@ def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in out.columns if c not in keys and c != "repetitions" and c not in METRICS]
     out = out.reindex(columns=[*keys, "repetitions", *METRICS, *sorted(extra)])
     return _sorted(out)
+
+
+def per_repetition(samples: pd.DataFrame) -> pd.DataFrame:
+    """One value per (cell_id, scenario, repetition, metric): the cell
+    columns, ``run_id``, ``repetition``, ``metric`` and ``value``.
+
+    A repetition is identified by (run_id, repetition), so a frame holding
+    several runs (:func:`analysis.load.load_runs`) keeps run A's repetition 1
+    apart from run B's. The value is a median, in case a runner ever writes a
+    metric twice for one repetition.
+    """
+    keys = [*KEYS, *CELL_COLUMNS, *REPETITION_KEYS, "metric"]
+    return samples.groupby(keys, dropna=False)["value"].median().reset_index()
 
 
 def asgi_vs_wsgi(medians: pd.DataFrame, baseline_server: str) -> pd.DataFrame:
@@ -109,14 +129,17 @@ def unmatched_cells(medians: pd.DataFrame, baseline_server: str) -> pd.DataFrame
 def _pair(medians: pd.DataFrame, baseline_server: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows: list[dict] = []
     unmatched: list[dict] = []
+    # Plain dicts, not pandas rows: a big run has thousands of cells, and
+    # per-row pandas indexing would dominate the report's time.
     for _, group in medians.groupby(GROUP_COLUMNS, dropna=False, sort=False):
-        wsgi = group[group["interface"] == "wsgi"]
-        candidates = wsgi[wsgi["server"] == baseline_server]
-        if candidates.empty and len(wsgi) == 1:
+        cells = group.to_dict("records")
+        wsgi = [c for c in cells if c["interface"] == "wsgi"]
+        candidates = [c for c in wsgi if c["server"] == baseline_server]
+        if not candidates and len(wsgi) == 1:
             candidates = wsgi  # the fallback: the group's only WSGI cell
-        baseline_ids = set(candidates["cell_id"])
+        baseline_ids = {c["cell_id"] for c in candidates}
 
-        for _, cell in group.iterrows():
+        for cell in cells:
             if cell["cell_id"] in baseline_ids:
                 continue  # a baseline is not compared with itself
             base, reason = _choose_baseline(candidates, cell, baseline_server)
@@ -130,27 +153,27 @@ def _pair(medians: pd.DataFrame, baseline_server: str) -> tuple[pd.DataFrame, pd
     return ratios, missing
 
 
-def _choose_baseline(candidates: pd.DataFrame, cell: pd.Series, baseline_server: str):
+def _choose_baseline(candidates: list[dict], cell: dict, baseline_server: str):
     """Return (baseline row, None) or (None, reason)."""
-    if candidates.empty:
+    if not candidates:
         return None, NO_BASELINE
     if len(candidates) == 1:
-        return candidates.iloc[0], None
+        return candidates[0], None
     # Several baseline cells (e.g. gunicorn-sync at 1 and 4 workers): the one
     # with the same worker count is the fair comparison; otherwise refuse to
     # guess rather than pick one silently.
-    same_workers = candidates[candidates["workers"] == cell["workers"]]
+    same_workers = [c for c in candidates if c["workers"] == cell["workers"]]
     if len(same_workers) == 1:
-        return same_workers.iloc[0], None
+        return same_workers[0], None
     return None, f"ambiguous WSGI baseline: {len(candidates)} {baseline_server} cells"
 
 
-def _identity(cell: pd.Series) -> dict:
+def _identity(cell: dict) -> dict:
     return {c: cell[c] for c in ["cell_id", "server", "interface", "workers", "threads",
                                  *GROUP_COLUMNS]}
 
 
-def _ratios(cell: pd.Series, base: pd.Series) -> dict:
+def _ratios(cell: dict, base: dict) -> dict:
     def ratio(metric: str) -> float:
         return float(cell[metric]) / float(base[metric])
 

@@ -253,12 +253,14 @@ def test_report_header_and_method():
 def test_report_tables_are_formatted():
     text = build_report(FROZEN)
     assert (
-        "| gunicorn-sync | wsgi | 1 | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | 3 | 1.000 | 1.500"
-        " | 2.000 | 1.100 | 1000 | 55.0 | 41.0 | 1 | 35.0 |"
+        "| gunicorn-sync | wsgi | 1 | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | 3 | 1.000"
+        " | [0.900, 1.200] | 14.8 | 1.500 | 2.000 | 1.100 | 1000 | [900, 1100] | 10.0"
+        " | 55.0 | 41.0 | 1 | 35.0 |"
     ) in text
     assert (
         "| uvicorn | asgi | 1 | 1 | 3.12 | 5.1.4 | 3.8.1 | plaintext | gunicorn-sync (1w)"
-        " | 1.500 | +0.500 | 1.500 | 1.500 | 0.700 |"
+        " | 1.500 | +0.500 | [+0.200, +0.700] | 1.500 | 1.500 | 0.700 | [0.591, 0.889]"
+        " | slower |"
     ) in text
     assert "ratio > 1 means slower" in text
 
@@ -345,6 +347,8 @@ def test_console_tables_match_report():
     tables = console_tables(FROZEN)
     titles = [title for title, _ in tables]
     assert titles == [
+        "Verdict",
+        "Stability warnings",
         "Median per cell",
         "Compared with the WSGI baseline (gunicorn-sync)",
         "Failed cells",

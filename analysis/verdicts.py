@@ -1,0 +1,145 @@
+"""The top of report.md: verdicts in plain words, noise floor, warnings.
+
+Turns the frames of stats.py into display tables (which the CLI prints as
+they are) and renders those same tables as the report's first section, so
+the console and the report say the same thing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import formatting as fmt
+from analysis.stats import (
+    CLIENT_CPU_SATURATED,
+    CONFIDENCE,
+    CV_WARN,
+    FASTER,
+    MIN_EFFECT,
+    MIN_REPETITIONS,
+    N_RESAMPLES,
+    SEED,
+    SLOWER,
+)
+
+VERDICT_TITLE = "Verdict"
+WARNINGS_TITLE = "Stability warnings"
+CONTROL_TITLE = "A/A control (noise floor)"
+
+# Coordinates a sentence names when they vary in the run ("to the drf view
+# (Python 3.12, scenario c64)"); constant ones go without saying.
+_CONTEXT = {"python": "Python", "django": "Django", "asgiref": "asgiref", "scenario": "scenario"}
+
+
+def verdict_table(compared: pd.DataFrame, varying: set[str]) -> pd.DataFrame:
+    """One row per ``stats.compare`` row: ``verdict`` and ``finding``, the
+    comparison in one sentence. ``varying`` holds the cell coordinates that
+    take several values in the run (they are named in the sentence)."""
+    rows = [{"verdict": r.verdict, "finding": finding(r, varying)} for r in compared.itertuples()]
+    return pd.DataFrame(rows, columns=["verdict", "finding"], dtype=object)
+
+
+def finding(r, varying: set[str]) -> str:
+    """E.g. "Under these conditions ASGI (uvicorn) adds +1.928 ms [+0.983,
+    +2.048] per request to the drf view compared with WSGI (gunicorn-sync)
+    (p50, 3 vs 3 repetitions); throughput ×0.241 [0.215, 1.954]."."""
+    who = _who(r.interface, r.server, r.workers, r.threads, varying)
+    base = _who("wsgi", r.baseline_server, r.baseline_workers, None, varying)
+    context = [f"{name} {getattr(r, c)}" for c, name in _CONTEXT.items() if c in varying]
+    view = f"the {r.view} view" + (f" ({', '.join(context)})" if context else "")
+    diff = f"{fmt.num(r.p50_diff_ms, 3, True)} ms {fmt.ci((r.p50_diff_low, r.p50_diff_high), True)}"
+    if r.verdict == SLOWER:
+        change = f"adds {diff} per request to {view}"
+    elif r.verdict == FASTER:
+        saved = fmt.ci((-r.p50_diff_high, -r.p50_diff_low))  # as a saving: positive
+        change = f"cuts {fmt.num(-r.p50_diff_ms, 3)} ms {saved} from each request to {view}"
+    else:
+        change = f"changes each request to {view} by {diff}"
+    text = (
+        f"Under these conditions {who} {change} compared with {base}"
+        f" (p50, {r.repetitions} vs {r.baseline_repetitions} repetitions);"
+        f" throughput ×{fmt.num(r.throughput_ratio, 3)}"
+        f" {fmt.ci((r.throughput_ratio_low, r.throughput_ratio_high))}."
+    )
+    return text + (f" Not significant: {r.why}." if r.why else "")
+
+
+def warnings_table(warnings: pd.DataFrame, show_scenario: bool) -> pd.DataFrame:
+    """``stats.stability_warnings`` for display, one ``warning`` per row."""
+    ids = ["cell_id", "server", "interface", "workers", "threads"]
+    if show_scenario:
+        ids.append("scenario")
+    out = fmt.display(warnings, ids, [])
+    out["warning"] = list(warnings["message"])
+    return out
+
+
+def control_table(controls: pd.DataFrame, id_columns: list[str]) -> pd.DataFrame:
+    """``stats.aa_controls`` for display: the pair and its p50 difference."""
+    controls = controls.assign(
+        p50_diff_ci=list(zip(controls["p50_diff_low"], controls["p50_diff_high"]))
+    )
+    return fmt.display(controls, ["cell_id", "twin_cell_id", *id_columns], [
+        ("p50 diff ms", "p50_diff_ms", lambda v: fmt.num(v, 3, signed=True)),
+        ("p50 diff 95% CI", "p50_diff_ci", lambda v: fmt.interval(v, 3, signed=True)),
+    ])
+
+
+def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenario: bool,
+                    unmatched_title: str) -> list[str]:
+    """The report's first section, from the display ``tables`` (those above,
+    keyed by their titles; the control table only when the run has one)."""
+    has_control = CONTROL_TITLE in tables
+    floor = " and by more than the A/A noise floor" if has_control else ""
+    lines = [
+        f"## {VERDICT_TITLE}",
+        "",
+        "Each line compares a cell's median latency per request (p50) with its WSGI baseline"
+        f" (`{baseline}`), with a {CONFIDENCE * 100:g} % percentile bootstrap interval"
+        f" ({N_RESAMPLES} resamples of the repetitions, seed {SEED}). A cell is called"
+        f" **{SLOWER}** or **{FASTER}** only when the interval of the difference excludes 0"
+        f" and the p50 changes by at least {MIN_EFFECT * 100:g} %{floor}; otherwise there is"
+        " **no significant difference**. With 3 repetitions an interval is about the range"
+        f" of the repetitions: a rough bound, not a {CONFIDENCE * 100:g} % guarantee.",
+        "",
+    ]
+    verdicts = tables[VERDICT_TITLE]
+    if verdicts.empty:
+        lines += [f"No cell could be compared with a WSGI baseline (see \"{unmatched_title}\").",
+                  ""]
+    else:
+        lines += [f"- **{r.verdict}**: {r.finding}" for r in verdicts.itertuples()] + [""]
+
+    if has_control:
+        lines += [f"{CONTROL_TITLE}: cells identical in every pin but their cell_id;"
+                  " their difference is what the lab reports when there is none.", "",
+                  fmt.markdown_table(tables[CONTROL_TITLE]), ""]
+    else:
+        lines += ["No A/A control in this run (two cells identical in every pin but their"
+                  " cell_id), so no noise floor was measured.", ""]
+
+    lines += [
+        f"### {WARNINGS_TITLE}",
+        "",
+        f"pyperf-style checks: CV (std/mean over repetitions) of p50 or req/s at or above"
+        f" {CV_WARN * 100:g} %, fewer than {MIN_REPETITIONS} repetitions, median client CPU"
+        f" above {CLIENT_CPU_SATURATED:g} %, or a failed cell.",
+        "",
+    ]
+    warnings = tables[WARNINGS_TITLE]
+    if warnings.empty:
+        return lines + ["none", ""]
+    where = (lambda r: f" [{r.scenario}]") if show_scenario else (lambda r: "")
+    return lines + [
+        f"- `{r.cell_id}` {r.server} ({r.interface}, {r.workers}w){where(r)}: {r.warning}"
+        for r in warnings.itertuples()
+    ] + [""]
+
+
+def _who(interface, server, workers, threads, varying: set[str]) -> str:
+    extra = ""
+    if "workers" in varying:
+        extra += f", {workers} worker{'s' if workers != 1 else ''}"
+    if "threads" in varying and threads is not None:
+        extra += f", {threads} thread{'s' if threads != 1 else ''}"
+    return f"{str(interface).upper()} ({server}{extra})"
