@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-SAMPLE_COLUMNS = ["run_id", "cell_id", "server", "interface", "workers", "python", "django",
-                  "asgiref", "view", "scenario", "repetition", "metric", "value", "unit"]
+SAMPLE_COLUMNS = ["run_id", "cell_id", "server", "interface", "workers", "threads", "python",
+                  "django", "asgiref", "view", "scenario", "repetition", "metric", "value", "unit"]
 
 
 def new_run_dir(results_root: Path, matrix_name: str) -> tuple[str, Path]:
@@ -55,8 +55,14 @@ class Samples:
                               "value": float(value), "unit": unit})
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=SAMPLE_COLUMNS)
-        return df.astype({"workers": "int64", "repetition": "int64", "value": "float64"})
+        # Package axes (e.g. djangorestframework) are cell columns too: they
+        # come after the fixed ones, before the scenario.
+        extra = sorted({k for row in self.rows for k in row} - set(SAMPLE_COLUMNS))
+        at = SAMPLE_COLUMNS.index("scenario")
+        columns = SAMPLE_COLUMNS[:at] + extra + SAMPLE_COLUMNS[at:]
+        df = pd.DataFrame(self.rows, columns=columns)
+        return df.astype({"workers": "int64", "threads": "int64", "repetition": "int64",
+                          "value": "float64"})
 
     def write(self, run_dir: Path) -> Path:
         path = run_dir / "results.parquet"

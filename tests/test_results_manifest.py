@@ -21,12 +21,26 @@ def test_run_dirs_are_new_and_latest_moves(tmp_path):
 def test_samples_are_long_form_with_the_documented_columns(tmp_path):
     s = Samples("r1")
     cols = {"cell_id": "c1", "server": "uvicorn", "interface": "asgi", "workers": 1,
-            "python": "3.12", "django": "5.2.19", "asgiref": "3.13.0", "view": "drf"}
+            "threads": 1, "python": "3.12", "django": "5.2.19", "asgiref": "3.13.0", "view": "drf"}
     s.add(cols, "single-client", 0, {"latency_p50": (1.5, "ms"), "requests_per_s": (600, "1/s")})
     df = pd.read_parquet(s.write(tmp_path))
     assert list(df.columns) == SAMPLE_COLUMNS
     assert df.set_index("metric").loc["latency_p50", "value"] == 1.5
-    assert df["workers"].dtype == "int64"
+    assert df["workers"].dtype == "int64" and df["threads"].dtype == "int64"
+
+
+def test_threads_and_package_axes_are_kept_as_cell_columns(tmp_path):
+    s = Samples("r1")
+    base = {"cell_id": "c1", "server": "gunicorn-gthread", "interface": "wsgi", "workers": 1,
+            "python": "3.12", "django": "6.1.3", "asgiref": "3.13.0", "view": "drf"}
+    s.add({**base, "threads": 4, "djangorestframework": "3.18.3"}, "single-client", 0,
+          {"latency_p50": (0.6, "ms")})
+    s.add({**base, "cell_id": "c2", "threads": 1, "djangorestframework": "3.16.1"},
+          "single-client", 0, {"latency_p50": (0.5, "ms")})
+    df = pd.read_parquet(s.write(tmp_path)).set_index("cell_id")
+    assert df.loc["c1", "threads"] == 4 and df.loc["c2", "djangorestframework"] == "3.16.1"
+    assert list(df.reset_index().columns).index("djangorestframework") < list(
+        df.reset_index().columns).index("scenario")
 
 
 def test_manifest_hashes_every_file_and_has_a_schema_version(tmp_path):
