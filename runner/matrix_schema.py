@@ -105,6 +105,11 @@ class Protocol(BaseModel):
         default=2, description="Whole seconds of load before the measured window (wrk takes whole seconds).")
     duration_s: Count = Field(default=5, description="Whole seconds in the measured window.")
     seed: Annotated[int, Strict()] = Field(default=1, description="Seed of the shuffled order.")
+    aa_control: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="Also run every baseline-server cell a second time as its own cell (an "
+                    "A/A twin, interleaved like the others): the report reads the difference "
+                    "between the twins as the run's noise floor.")
 
 
 class MatrixFile(BaseModel):

@@ -2,6 +2,7 @@
 cell × repetition in a shuffled order (seed recorded) → results folder."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import shutil
@@ -71,6 +72,17 @@ def resolve(matrix, ui) -> tuple[list, list]:
     return cells, exclusions
 
 
+AA_SUFFIX = "-aa"
+
+
+def with_aa_twins(cells: list, baseline_server: str) -> list:
+    """Each baseline cell once more under its own id: same lock, same venv,
+    same coordinates, so any difference the two show is the lab's noise."""
+    twins = [dataclasses.replace(c, cell_id=c.cell_id + AA_SUFFIX)
+             for c in cells if c.spec.server == baseline_server]
+    return cells + twins
+
+
 def require_cells(matrix, cells, exclusions) -> None:
     if not cells:
         raise LabError(f"{matrix.path}: no cell resolved; nothing to run "
@@ -118,6 +130,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     try:
         cells, exclusions = resolve(matrix, ui)
         require_cells(matrix, cells, exclusions)
+        if matrix.protocol.aa_control:
+            cells = with_aa_twins(cells, matrix.baseline_server)
         lock_dir = run_dir / "locks"
         lock_dir.mkdir()
         for cell in cells:
@@ -140,7 +154,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         "baseline_server": matrix.baseline_server,
         "protocol": {"scenario": protocol.SCENARIO, "repetitions": matrix.protocol.repetitions,
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
-                     "seed": matrix.protocol.seed, "connections": 1, "threads": 1,
+                     "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
+                     "connections": 1, "threads": 1,
                      "latency_model": LATENCY_MODEL.format(connections=1, threads=1),
                      "sampler_interval_s": protocol.SAMPLER_INTERVAL_S, "port": protocol.PORT,
                      "server_env": protocol.SERVER_ENV},
@@ -159,6 +174,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                  "packages": _frozen(installs.get(c.env_id)) or dict(c.packages),
                  "python_exact": installs.get(c.env_id, {}).get("python_exact"),
                  "install": {k: installs.get(c.env_id, {}).get(k) for k in ("status", "seconds")},
+                 "aa_twin_of": (c.cell_id.removesuffix(AA_SUFFIX)
+                                if c.cell_id.endswith(AA_SUFFIX) else None),
                  "server_description": SERVERS[c.spec.server].description,
                  **cell_state[c.cell_id]} for c in cells]
 

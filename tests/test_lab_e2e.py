@@ -91,6 +91,11 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     assert manifest["cpu_sets"] == {"server": declared["server"], "client": declared["client"]}
     cells = manifest["cells"]
     assert {c["server"] for c in cells} == {"gunicorn-sync", "uvicorn"}
+    # The A/A twin: the baseline once more, under its own id, from the same venv.
+    (twin,) = [c for c in cells if c["aa_twin_of"]]
+    original = next(c for c in cells if c["cell_id"] == twin["aa_twin_of"])
+    assert twin["server"] == "gunicorn-sync" and twin["env_id"] == original["env_id"]
+    assert "A/A control" in (run_dir / "report.md").read_text()
     assert {c["interface"] for c in cells} == {"wsgi", "asgi"}
     for cell in cells:
         assert cell["status"] == "ok", cell
@@ -104,7 +109,7 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
 
     df = pd.read_parquet(run_dir / "results.parquet")
     wide = df.pivot_table(index=["server", "repetition"], columns="metric", values="value")
-    assert len(wide) == 4  # 2 cells × 2 repetitions
+    assert len(wide) == 4  # 2 servers × 2 repetitions (the twins' values averaged)
     assert (wide["latency_p50"] > 0).all() and (wide["latency_p99"] >= wide["latency_p50"]).all()
     assert (wide["requests"] > 100).all()       # 2 s of one-at-a-time requests
     assert (wide["errors"] == 0).all()
@@ -123,6 +128,7 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     # A broken server: the cell fails with its log kept, the other cell still runs,
     # and nothing is reinstalled (the venvs are complete).
     uvicorn_cell = next(c for c in cells if c["server"] == "uvicorn")
+    cells = [c for c in cells if not c["aa_twin_of"]]
     server_root = inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"]
     (Path(server_root) / "envs" / uvicorn_cell["env_id"] / "venv" / "bin" / "uvicorn").unlink()
     lab("run", str(MATRIX), "--lab", LAB, "--results", str(results))

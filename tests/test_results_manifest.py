@@ -60,3 +60,26 @@ def test_schedule_covers_every_repetition_once_and_depends_on_seed():
     assert one != schedule(cells, 3, seed=2)
     random.seed(0)  # the global RNG plays no part
     assert one == schedule(cells, 3, seed=1)
+
+
+def test_aa_twins_copy_each_baseline_cell_under_its_own_id():
+    from runner.locks import Cell
+    from runner.matrix import CellSpec
+    from runner.run import with_aa_twins
+
+    def cell(server, cid):
+        spec = CellSpec(python="3.12", django="5.2.19", asgiref=None, server=server, workers=1,
+                        view="drf")
+        return Cell(spec=spec, cell_id=cid, env_id="e-" + server, lock_text="x==1\n",
+                    packages=(("x", "1"),))
+    cells = [cell("gunicorn-sync", "a1"), cell("uvicorn", "b2")]
+    out = with_aa_twins(cells, "gunicorn-sync")
+    assert [c.cell_id for c in out] == ["a1", "b2", "a1-aa"]
+    twin = out[-1]
+    assert twin.env_id == "e-gunicorn-sync" and twin.spec == cells[0].spec
+    assert {k: v for k, v in twin.columns().items() if k != "cell_id"} == \
+        {k: v for k, v in cells[0].columns().items() if k != "cell_id"}
+    # Both are scheduled, interleaved with the rest.
+    order = schedule(out, 2, seed=3)
+    assert sorted((c.cell_id, r) for c, r in order) == sorted(
+        (c.cell_id, r) for c in out for r in range(2))
