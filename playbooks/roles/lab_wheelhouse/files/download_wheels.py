@@ -10,12 +10,14 @@ Each lock is downloaded with pip run by the environment's own interpreter,
 so the wheels match that Python's tags (`--require-hashes --no-deps`: the
 lock is complete and every file is checked against it). Packages that only
 ship an sdist (uwsgi) are built on the host from it, so the build backend
-(`build_packages`, pinned) is downloaded too. A marker per environment makes
-a second run free. A failed download fails that environment only.
+(`build_packages`) is downloaded too, once per Python. Markers per Python and
+per environment make a second run free. A failed download fails only the
+environments that needed it.
 
 Report: {"envs": {env_id: {"status": "downloaded" | "present" | "failed"
 | "skipped", "seconds", "error"}}}.
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -35,7 +37,23 @@ def pip_download(python, wheelhouse, args):
         raise RuntimeError(" ".join((proc.stderr or proc.stdout).split())[-1500:])
 
 
-def one(spec, item):
+def build_backend(spec, python):
+    """Download the build backend for one Python; None or the error."""
+    build = spec.get("pythons", {}).get(python)
+    packages = spec.get("build_packages") or []
+    tag = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
+    marker = os.path.join(spec["wheelhouse"], f".build-{build['version'] if build else python}-{tag}")
+    if not build or not packages or os.path.exists(marker):
+        return None
+    try:
+        pip_download(build["path"], spec["wheelhouse"], ["--only-binary", ":all:", *packages])
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"pip download of the build backend: {exc}"
+    open(marker, "w").close()
+    return None
+
+
+def one(spec, item, backend_error):
     started = time.monotonic()
     result = {"status": "present", "error": None}
     build = spec.get("pythons", {}).get(item["python"])
@@ -43,15 +61,14 @@ def one(spec, item):
     try:
         if not build:
             result.update(status="skipped", error=f"no Python {item['python']} to download with")
+        elif backend_error:
+            result.update(status="failed", error=backend_error)
         elif not os.path.exists(marker):
             with tempfile.NamedTemporaryFile("w", suffix=".txt") as lock:
                 lock.write(item["lock_text"])
                 lock.flush()
                 pip_download(build["path"], spec["wheelhouse"],
                              ["--require-hashes", "--no-deps", "-r", lock.name])
-            if spec.get("build_packages"):
-                pip_download(build["path"], spec["wheelhouse"],
-                             ["--only-binary", ":all:", *spec["build_packages"]])
             open(marker, "w").close()
             result["status"] = "downloaded"
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
@@ -64,8 +81,11 @@ def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     os.makedirs(spec["wheelhouse"], exist_ok=True)
+    pythons = sorted({item["python"] for item in spec["envs"]})
     with ThreadPoolExecutor(max_workers=max(1, int(spec.get("jobs") or 1))) as pool:
-        results = dict(pool.map(lambda item: one(spec, item), spec["envs"]))
+        backend = dict(zip(pythons, pool.map(lambda py: build_backend(spec, py), pythons)))
+        results = dict(pool.map(lambda item: one(spec, item, backend[item["python"]]),
+                                spec["envs"]))
     json.dump({"envs": results}, sys.stdout)
 
 
