@@ -242,7 +242,8 @@ def load_matrix(path: str | Path) -> Matrix:
     for name, values in spec.axes.model_dump().items():
         if values and len(set(values)) != len(values):
             raise LabError(f"{path}: axes.{name}: lists the same value twice: {values}")
-    servers = [*spec.axes.server, *(str(e.get("server")) for e in spec.include if e.get("server") in SERVERS)]
+    servers = [*spec.axes.server, *(e["server"] for e in spec.include
+                                     if isinstance(e.get("server"), str) and e["server"] in SERVERS)]
     _check_pins(path, servers, fixed, package_axes)
     cells, excluded = expand(path, spec, package_axes)
     if not cells:

@@ -139,6 +139,8 @@ def test_include_adds_cells_even_when_excluded(write_matrix):
     ("include:\n  - {django: 5.2.19, server: uvicorn, view: drf}\n", "include[0].python: missing (required)"),
     ("include:\n  - {python: '3.12', django: 5.2.19, server: hypercorm, view: drf}\n",
      "include[0].server: unknown server 'hypercorm'"),
+    ("include:\n  - {python: '3.12', django: 5.2.19, server: [uvicorn], view: drf}\n",
+     "include[0].server: unknown server ['uvicorn']"),
     ("include:\n  - {python: '3.12', django: 5.2.19, server: uvicorn, view: drf, colour: red}\n",
      "include[0].colour: unknown axis"),
 ])
