@@ -72,7 +72,15 @@ ServerName = Annotated[str, BeforeValidator(_server)]
 ViewName = Annotated[str, BeforeValidator(_view)]
 PackageName = Annotated[str, BeforeValidator(_package)]
 Count = Annotated[int, Strict(), Field(ge=1)]
-RuleValue = Annotated[Union[Annotated[int, Strict()], str], BeforeValidator(_refuse_float)]
+def _one_value(value):
+    # A rule holds one value per axis; a list here is a common slip.
+    value = _refuse_float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected one value (text or a whole number), got {value!r}")
+    return value
+
+
+RuleValue = Annotated[Union[Annotated[int, Strict()], str], BeforeValidator(_one_value)]
 
 
 class Axes(BaseModel):

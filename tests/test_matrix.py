@@ -140,7 +140,7 @@ def test_include_adds_cells_even_when_excluded(write_matrix):
     ("include:\n  - {python: '3.12', django: 5.2.19, server: hypercorm, view: drf}\n",
      "include[0].server: unknown server 'hypercorm'"),
     ("include:\n  - {python: '3.12', django: 5.2.19, server: [uvicorn], view: drf}\n",
-     "include[0].server: unknown server ['uvicorn']"),
+     "include[0].server: expected one value (text or a whole number), got ['uvicorn']"),
     ("include:\n  - {python: '3.12', django: 5.2.19, server: uvicorn, view: drf, colour: red}\n",
      "include[0].colour: unknown axis"),
 ])
