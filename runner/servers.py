@@ -70,6 +70,10 @@ from pathlib import PurePosixPath
 
 WSGI_TARGET = "labproject.wsgi:application"
 ASGI_TARGET = "labproject.asgi:application"
+# The apps a server can load, by interface: the Django project, or the raw
+# WSGI/ASGI apps with no framework at all (lab_app/rawapp), seed 001's baseline.
+TARGETS = {"django": {"wsgi": WSGI_TARGET, "asgi": ASGI_TARGET},
+           "raw": {"wsgi": "rawapp.wsgi:application", "asgi": "rawapp.asgi:application"}}
 INTERFACES = ("wsgi", "asgi")
 
 # The pins the demo matrix uses (PyPI name, normalised -> exact version).
@@ -152,7 +156,7 @@ class ServerConfig:
 
     @property
     def target(self) -> str:
-        return WSGI_TARGET if self.interface == "wsgi" else ASGI_TARGET
+        return TARGETS["django"][self.interface]
 
     @property
     def needs_cwd(self) -> bool:
@@ -161,7 +165,7 @@ class ServerConfig:
 
     def command(self, app_dir: str, venv_bin: str, host: str, port: int,
                 workers: int, threads: int = 1,
-                versions: Mapping[str, str] | None = None) -> list[str]:
+                versions: Mapping[str, str] | None = None, app: str = "django") -> list[str]:
         """The exact argv that starts this server in the foreground.
 
         `app_dir` and `venv_bin` are absolute POSIX paths on the host that
@@ -169,7 +173,8 @@ class ServerConfig:
         address literal and not a wildcard. `threads` is the number of
         threads per worker, 1 unless `takes_threads`. `versions` are the
         cell's resolved package versions (None: assume the newest, as in
-        DEFAULT_PINS); they decide `flags_since`. See the module
+        DEFAULT_PINS); they decide `flags_since`. `app` picks the
+        application (TARGETS: "django" or "raw"). See the module
         docstring for how `app_dir` reaches each server; start it with
         cwd=app_dir in any case.
         """
@@ -181,7 +186,8 @@ class ServerConfig:
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         values = {
             "venv_bin": venv_bin, "app_dir": app_dir, "host": host, "port": port,
-            "bind": bind, "workers": workers, "threads": threads, "target": self.target,
+            "bind": bind, "workers": workers, "threads": threads,
+            "target": TARGETS[app][self.interface],
         }
         argv = [part.format(**values) for part in self.argv_template]
         for package, since, flags in self.flags_since:

@@ -16,6 +16,13 @@ wrk, locust and urllib send); a browser asking for text/html would get the
 browsable API instead. lab_app/bench/views.py and lab_app/labproject/urls.py
 hold the views themselves; tests/test_servers_loopback.py checks these bytes
 against every server.
+
+Besides the seed's JSON views there are the io-mix views of seed 001 (a fast
+path and a slow path that sleeps ``?s=`` seconds: ``time.sleep`` in sync code,
+``asyncio.sleep`` in async code), served either by Django or by the raw
+WSGI/ASGI apps in lab_app/rawapp (``app="raw"``: no framework at all), and the
+polls app of seed 003, whose HTML depends on the database's content, so its
+check is a marker the page must contain rather than the exact bytes.
 """
 from __future__ import annotations
 
@@ -32,6 +39,9 @@ class View:
     expected_body: bytes
     description: str
     expected_content_type: str = "application/json"
+    app: str = "django"             # which application serves it (runner/servers.TARGETS)
+    slow_path: str | None = None    # io-mix: the path that sleeps ?s= seconds
+    match: str = "exact"            # "exact" bytes, or "contains" for pages with data in them
 
 
 VIEWS: dict[str, View] = {
@@ -58,5 +68,45 @@ VIEWS: dict[str, View] = {
             expected_body=b'{"message": "Test Message"}',
             description="async def view returning JsonResponse",
         ),
+        View(
+            name="raw",
+            path="/fast",
+            slow_path="/slow",
+            app="raw",
+            expected_status=200,
+            expected_body=b"fast",
+            expected_content_type="text/plain",
+            description="raw WSGI/ASGI app, no framework (seed 001): /fast and /slow",
+        ),
+        View(
+            name="io-sync",
+            path="/io/sync/fast",
+            slow_path="/io/sync/slow",
+            expected_status=200,
+            expected_body=b"fast",
+            expected_content_type="text/plain",
+            description="Django sync views (seed 001's shape): the slow one calls time.sleep",
+        ),
+        View(
+            name="io-async",
+            path="/io/async/fast",
+            slow_path="/io/async/slow",
+            expected_status=200,
+            expected_body=b"fast",
+            expected_content_type="text/plain",
+            description="Django async views: the slow one awaits asyncio.sleep",
+        ),
+        View(
+            name="polls",
+            path="/polls/",
+            expected_status=200,
+            expected_body=b'id="polls-index"',
+            match="contains",
+            expected_content_type="text/html",
+            description="the polls tutorial app on PostgreSQL (seed 003); the index page "
+                        "must contain its marker",
+        ),
     )
 }
+
+JSON_VIEWS = tuple(name for name, v in VIEWS.items() if v.expected_content_type == "application/json")

@@ -14,7 +14,7 @@ from runner.servers import (
     clean_env,
     validate_server,
 )
-from runner.views import VIEWS
+from runner.views import JSON_VIEWS, VIEWS
 
 HOST = "198.18.0.10"
 PORT = 8123
@@ -303,8 +303,9 @@ def test_default_pins_are_exact():
 
 
 def test_views_registry():
-    assert set(VIEWS) == {"drf", "sync", "async"}
-    for name, v in VIEWS.items():
+    assert set(JSON_VIEWS) == {"drf", "sync", "async"}
+    for name in JSON_VIEWS:
+        v = VIEWS[name]
         assert v.name == name
         assert v.path == f"/{name}/"
         assert v.expected_status == 200
@@ -315,6 +316,17 @@ def test_views_registry():
     assert VIEWS["drf"].expected_body == b'{"message":"Test Message"}'
     assert VIEWS["sync"].expected_body == b'{"message": "Test Message"}'
     assert VIEWS["async"].expected_body == VIEWS["sync"].expected_body
+    # io-mix views: a fast path the probe checks, a slow path that sleeps.
+    for name in ("raw", "io-sync", "io-async"):
+        assert VIEWS[name].slow_path and VIEWS[name].expected_body == b"fast"
+    assert VIEWS["raw"].app == "raw" and VIEWS["polls"].match == "contains"
+
+
+def test_raw_app_target_has_no_django():
+    argv = SERVERS["uvicorn"].command("/app", "/venv/bin", "127.0.0.1", 8000, 1, app="raw")
+    assert "rawapp.asgi:application" in argv and not any("labproject" in a for a in argv)
+    argv = SERVERS["gunicorn-sync"].command("/app", "/venv/bin", "127.0.0.1", 8000, 1, app="raw")
+    assert "rawapp.wsgi:application" in argv
 
 
 def test_registries_are_frozen():

@@ -35,7 +35,7 @@ import psutil
 import pytest
 
 from runner.servers import DEFAULT_PINS, SERVERS, clean_env
-from runner.views import VIEWS
+from runner.views import JSON_VIEWS, VIEWS
 
 REPO = Path(__file__).resolve().parent.parent
 APP_DIR = REPO / "lab_app"
@@ -278,14 +278,14 @@ print(json.dumps({"responses": out, "attempts": attempts}))
 """
     import json
 
-    paths = [v.path for v in VIEWS.values()]
+    paths = [VIEWS[n].path for n in JSON_VIEWS]
     done = subprocess.run([str(venv_bin / "python"), "-c", script, json.dumps(paths)],
                           cwd=APP_DIR, env=clean_env(os.environ), capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["attempts"] == []
-    for v in VIEWS.values():
+    for v in map(VIEWS.get, JSON_VIEWS):
         for mode in ("sync", "async"):
             status, body = result["responses"][f"{mode} {v.path}"]
             assert status == v.expected_status
@@ -310,7 +310,7 @@ def test_server_serves_every_view_on_loopback(venv_bin, tmp_path, name, workers,
         # no unix control socket.
         assert _listening(pids) == {("tcp", LOOPBACK, port)}, _log_tail(log)
 
-        for view in VIEWS.values():
+        for view in map(VIEWS.get, JSON_VIEWS):
             status, ctype, body = _get(port, view.path)
             assert status == view.expected_status, (view.name, body[:300])
             assert body == view.expected_body, view.name
@@ -324,5 +324,5 @@ def test_server_serves_every_view_on_loopback(venv_bin, tmp_path, name, workers,
     assert not killed, f"{name} needed SIGKILL: not gone {STOP_GRACE_S} s after SIGTERM:\n{_log_tail(log)}"
 
     text = log.read_text(errors="replace")
-    for view in VIEWS.values():
+    for view in map(VIEWS.get, JSON_VIEWS):
         assert f"GET {view.path}" not in text, f"{name} wrote an access log line:\n{text}"

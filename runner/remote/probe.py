@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Readiness probe, run on the client host: poll URL until it answers (bounded
 by --timeout seconds, one request per --every seconds), then verify status and
-exact body. Prints one JSON line; exits 0 only when the response is exactly
+exact body (or, with --match contains, a marker in it). Prints one JSON line; exits 0 only when the response is exactly
 what was expected. Standard library only."""
 import argparse
 import json
@@ -26,6 +26,7 @@ def main(argv=None):
     parser.add_argument("--every", type=float, default=0.05)
     parser.add_argument("--expect-status", type=int, required=True)
     parser.add_argument("--expect-body-hex", required=True)
+    parser.add_argument("--match", choices=["exact", "contains"], default="exact")
     args = parser.parse_args(argv)
 
     start = time.monotonic()
@@ -37,7 +38,8 @@ def main(argv=None):
             last_error = repr(exc)
             time.sleep(args.every)
             continue
-        ok = status == args.expect_status and body == bytes.fromhex(args.expect_body_hex)
+        want = bytes.fromhex(args.expect_body_hex)
+        ok = status == args.expect_status and (body == want if args.match == "exact" else want in body)
         print(json.dumps({"ready": True, "ready_after_s": round(time.monotonic() - start, 3),
                           "status": status, "body_ok": ok, "body": body[:500].decode("utf-8", "replace")}))
         return 0 if ok else 2
