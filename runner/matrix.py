@@ -19,7 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from runner.errors import LabError
-from runner.matrix_schema import IncludeEntry, MatrixFile, Protocol
+from runner.matrix_schema import IncludeEntry, MatrixFile, Protocol, scenario_settings
+from runner.scenarios import SCENARIOS
 from runner.servers import SERVERS, validate_server
 
 # The lab_app itself needs DRF (the seed's view), whatever the server.
@@ -78,6 +79,12 @@ class Matrix:
     protocol: Protocol
     cells: tuple[CellSpec, ...] = field(default=())
     excluded: tuple[Exclusion, ...] = field(default=())
+    scenarios: dict = field(default_factory=dict)   # scenario name -> its validated Params
+
+    def scenarios_for(self, spec: CellSpec) -> dict:
+        """{scenario: params} this cell runs (a scenario may exclude some cells)."""
+        return {name: params for name, params in self.scenarios.items()
+                if SCENARIOS[name].exclusion(spec, params) is None}
 
 
 def _where(loc) -> str:
@@ -91,12 +98,14 @@ def _fields_at(loc) -> list[str] | None:
     """The field names the schema allows at `loc`, for 'unknown field' errors."""
     model: type[BaseModel] = MatrixFile
     for part in loc:
-        info = model.model_fields.get(part) if isinstance(part, str) else None
+        info = model.model_fields.get(str(part).replace("-", "_")) if isinstance(part, str) else None
         sub = getattr(info, "annotation", None) if info else None
+        sub = next((a for a in getattr(sub, "__args__", ()) if isinstance(a, type)
+                    and issubclass(a, BaseModel)), sub)   # Optional[Model] -> Model
         if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
             return None
         model = sub
-    return list(model.model_fields)
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def _message(path: Path, error: dict) -> str:
@@ -104,7 +113,8 @@ def _message(path: Path, error: dict) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1]) or []
-        noun = {"axes": "axis", "protocol": "setting"}.get(str(loc[0]) if len(loc) > 1 else "", "field")
+        noun = {"axes": "axis", "protocol": "setting", "scenarios": "scenario"}.get(
+            str(loc[0]) if len(loc) == 2 else "", "field")
         text = f"unknown {noun}; allowed: {', '.join(allowed)}"
     elif kind == "missing":
         text = "missing (required)"
@@ -246,10 +256,27 @@ def load_matrix(path: str | Path) -> Matrix:
                                      if isinstance(e.get("server"), str) and e["server"] in SERVERS)]
     _check_pins(path, servers, fixed, package_axes)
     cells, excluded = expand(path, spec, package_axes)
+    scenarios = scenario_settings(spec.scenarios)
+    if not scenarios:
+        raise LabError(f"{path}: scenarios: names no scenario to run; allowed: {', '.join(SCENARIOS)}")
+    cells, excluded = _scenario_exclusions(cells, excluded, scenarios)
     if not cells:
         raise LabError(f"{path}: every cell is excluded ({len(excluded)} excluded); "
                        f"first reason: {excluded[0].reason if excluded else 'none'}")
     return Matrix(path=path, name=spec.name or path.stem, description=spec.description,
                   raw=raw, pins=fixed, package_axes=package_axes,
                   baseline_server=spec.baseline_server, protocol=spec.protocol,
-                  cells=tuple(cells), excluded=tuple(excluded))
+                  cells=tuple(cells), excluded=tuple(excluded), scenarios=scenarios)
+
+
+def _scenario_exclusions(cells, excluded, scenarios):
+    """A cell that can run none of the matrix's scenarios is an exclusion, with
+    each scenario's reason (e.g. io-mix needs a view with a slow path)."""
+    keep = []
+    for cell in cells:
+        reasons = {n: SCENARIOS[n].exclusion(cell, p) for n, p in scenarios.items()}
+        if all(reasons.values()):
+            excluded.append(Exclusion(cell, "; ".join(f"{n}: {r}" for n, r in reasons.items())))
+        else:
+            keep.append(cell)
+    return keep, excluded

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model,
+                      field_validator, model_validator)
 
+from runner.scenarios import SCENARIOS
 from runner.servers import SERVERS
 from runner.views import VIEWS
 
@@ -120,6 +122,32 @@ class Protocol(BaseModel):
                     "between the twins as the run's noise floor.")
 
 
+def _empty_means_defaults(cls, value):
+    # `memory:` with nothing after it (YAML null) means: run it with defaults.
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+# One optional field per registered scenario, named as in the file
+# ("single-client"); each scenario's own Params model validates its settings.
+ScenarioSet = create_model(
+    "ScenarioSet",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="The workloads to run on every cell, with their settings (runner/scenarios/).",
+    __validators__={"_empty": model_validator(mode="before")(_empty_means_defaults)},
+    **{name.replace("-", "_"): (Optional[s.Params], Field(
+        default=None, alias=name, description=(s.__doc__ or "").strip().split("\n")[0]))
+       for name, s in SCENARIOS.items()},
+)
+
+
+def scenario_settings(scenarios: BaseModel) -> dict:
+    """{scenario name: its validated Params}, in registry order, only those asked for."""
+    return {name: params for name in SCENARIOS
+            if (params := getattr(scenarios, name.replace("-", "_"))) is not None}
+
+
 class MatrixFile(BaseModel):
     """A matrix file: which cells to run, pinned how, measured how."""
 
@@ -144,6 +172,9 @@ class MatrixFile(BaseModel):
     baseline_server: ServerName = Field(
         default="gunicorn-sync", description="The WSGI server that ASGI cells are compared with.")
     protocol: Protocol = Field(default_factory=Protocol)
+    scenarios: ScenarioSet = Field(
+        default_factory=lambda: ScenarioSet.model_validate({"single-client": {}}),
+        description="Workloads to run, each with its settings; default: single-client, keep-alive.")
 
     @field_validator("baseline_server")
     @classmethod

@@ -1,9 +1,11 @@
-"""One repetition of the single-client protocol, over SSH:
+"""One repetition of one scenario variant on one cell, over SSH:
 
-start a fresh server on the server host → wait until it answers and verify the
-exact body (probe run on the client host) → warm up → measured window (wrk on
-the client host under the psutil sampler; a second sampler watches the server's
-process tree) → stop the server and check no process of it is left.
+(scenario's before_start) → start a fresh server on the server host →
+primer: wait until it answers and verify its response (probe on the client
+host) → wait until all its workers are up → warm-up (wrk, not measured) →
+the scenario's measured window(s) (runner/scenarios/, psutil on both hosts,
+traces cut to the window) → stop the server and check no process of it is
+left. Each phase's start and end (epoch seconds) are recorded.
 
 Every step has a time bound. A failure becomes a reason string; it never
 escapes as an exception, so the run goes on with the other cells.
@@ -22,23 +24,21 @@ from pathlib import Path
 from runner import wrk
 from runner.locks import Cell
 from runner.remote_paths import HostPaths
+from runner.scenarios import SCENARIOS
+from runner.scenarios.base import SAMPLER_INTERVAL_S, Session, StepFailed, Variant
 from runner.servers import SERVERS
 from runner.ssh import run
 from runner.views import VIEWS
 
 PORT = 8000
 READY_TIMEOUT_S = 30.0
+WORKERS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
-SAMPLER_INTERVAL_S = 0.2
-SCENARIO = "single-client"
+__all__ = ["SAMPLER_INTERVAL_S", "StepFailed"]
 # The server's whole environment (env -i): nothing of the SSH session's, so no
 # GUNICORN_CMD_ARGS, WEB_CONCURRENCY or the like can change what the argv says.
 SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
               "DJANGO_SETTINGS_MODULE": "labproject.settings", "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-class StepFailed(Exception):
-    pass
 
 
 @dataclass
@@ -47,7 +47,9 @@ class Outcome:
     observed_cpus: dict = field(default_factory=dict)  # role -> CPUs its processes could use
     failure: str | None = None
     timings: dict = field(default_factory=dict)   # step -> seconds
+    phases: dict = field(default_factory=dict)    # phase -> [start, end] epoch seconds
     argv: list = field(default_factory=list)
+    raw_dir: str = ""
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Context:
     client_conn: object
     warmup_s: float
     duration_s: float
+    port: int = PORT
 
 
 def _json_tail(text: str) -> dict:
@@ -67,14 +70,16 @@ def _json_tail(text: str) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def start_server(ctx: Context, cell: Cell, rep_dir: str) -> tuple[int, list[str]]:
+def start_server(ctx: Context, cell: Cell, rep_dir: str,
+                 extra_env: dict | None = None) -> tuple[int, list[str]]:
     sp = HostPaths.of(ctx.server_host)
     argv = SERVERS[cell.spec.server].command(sp.app, sp.venv_bin(cell.env_id),
                                              ctx.server_host.address, PORT, cell.spec.workers,
-                                             cell.spec.threads, versions=dict(cell.packages))
+                                             cell.spec.threads, versions=dict(cell.packages),
+                                             app=VIEWS[cell.spec.view].app)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in SERVER_ENV.items())
+    env = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in {**SERVER_ENV, **(extra_env or {})}.items())
     cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
            f"(env -i {env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
     # Ctrl-C while this command is in flight would leave a server whose pid
@@ -117,7 +122,8 @@ def wait_ready(ctx: Context, cell: Cell) -> float:
     url = f"http://{ctx.server_host.address}:{PORT}{view.path}"
     res = run(ctx.client_conn,
               f"{cp.tools_python} {cp.tool('probe.py')} --url {url} --timeout {READY_TIMEOUT_S:g} "
-              f"--expect-status {view.expected_status} --expect-body-hex {view.expected_body.hex()}",
+              f"--expect-status {view.expected_status} --expect-body-hex {view.expected_body.hex()} "
+              f"--match {view.match}",
               timeout=READY_TIMEOUT_S + 15, warn=True)
     data = _json_tail(res.stdout)
     if not data.get("ready"):
@@ -126,39 +132,6 @@ def wait_ready(ctx: Context, cell: Cell) -> float:
         raise StepFailed(f"verification failed: status {data.get('status')}, body {data.get('body')!r}, "
                          f"expected {view.expected_status} {view.expected_body!r}")
     return float(data["ready_after_s"])
-
-
-def run_wrk(ctx: Context, cell: Cell, seconds: float, rep_dir: str, tag: str) -> wrk.WrkResult:
-    cp = HostPaths.of(ctx.client_host)
-    url = f"http://{ctx.server_host.address}:{PORT}{VIEWS[cell.spec.view].path}"
-    argv = wrk.command(url, seconds, cp.tool("report.lua"))
-    cmd = (f"mkdir -p {rep_dir} && {cp.tools_python} {cp.tool('sampler.py')} exec "
-           f"--interval {SAMPLER_INTERVAL_S} --out {rep_dir}/{tag}-client.jsonl "
-           f"--stdout {rep_dir}/{tag}-wrk.txt -- {shlex.join(argv)}")
-    res = run(ctx.client_conn, cmd, timeout=seconds + 30, warn=True)
-    out = run(ctx.client_conn, f"cat {rep_dir}/{tag}-wrk.txt", timeout=15, warn=True).stdout
-    if res.return_code != 0:
-        raise StepFailed(f"wrk exited {res.return_code}: {' '.join(out.split())[:200]}")
-    return wrk.parse(out)
-
-
-def start_sampler(ctx: Context, pid: int, rep_dir: str) -> int:
-    sp = HostPaths.of(ctx.server_host)
-    cmd = (f"(setsid {sp.tools_python} {sp.tool('sampler.py')} tree --pid {pid} "
-           f"--interval {SAMPLER_INTERVAL_S} --max-seconds {ctx.duration_s + 60:g} "
-           f"--out {rep_dir}/server.jsonl > {rep_dir}/sampler.log 2>&1 < /dev/null & echo $!)")
-    return int(run(ctx.server_conn, cmd, timeout=15).stdout.split()[-1])
-
-
-def stop_sampler(ctx: Context, sampler_pid: int, rep_dir: str) -> dict:
-    run(ctx.server_conn,
-        f"kill -TERM {sampler_pid} 2>/dev/null; for i in $(seq 100); do "
-        f"kill -0 {sampler_pid} 2>/dev/null || break; sleep 0.05; done", timeout=15, warn=True)
-    trace = run(ctx.server_conn, f"tail -n 1 {rep_dir}/server.jsonl", timeout=15, warn=True).stdout
-    try:
-        return _json_tail(trace)["summary"]
-    except (ValueError, KeyError):
-        raise StepFailed("server sampler wrote no summary") from None
 
 
 def server_alive(ctx: Context, pid: int) -> bool:
@@ -208,34 +181,54 @@ def parse_cpu_list(text: str) -> list[int]:
     return cpus
 
 
-def metrics_from(result: wrk.WrkResult, server: dict, client: dict) -> dict:
-    lat = result.latency_ms
-    return {
-        "latency_p50": (lat["p50"], "ms"), "latency_p90": (lat["p90"], "ms"),
-        "latency_p99": (lat["p99"], "ms"), "latency_mean": (lat["mean"], "ms"),
-        "latency_max": (lat["max"], "ms"),
-        "requests_per_s": (result.requests_per_s, "1/s"), "requests": (result.requests, "count"),
-        "errors": (result.errors, "count"),
-        "server_cpu_percent": (server["cpu_percent"], "%"),
-        "server_rss_mb": (server["rss_mean"] / 2**20, "MB"),
-        "server_threads": (server["threads_peak"], "count"),
-        "server_processes": (server["processes"], "count"),
-        "server_ctx_voluntary": (server["ctx_voluntary"], "count"),
-        "server_ctx_involuntary": (server["ctx_involuntary"], "count"),
-        "server_sampler_cpu_percent": (server["sampler_cpu_percent"], "%"),
-        "client_cpu_percent": (client["cpu_percent"], "%"),
-    }
+def wait_for_workers(ctx: Context, pid: int, workers: int) -> int:
+    """With several workers the first answer comes from the first one up: wait
+    until the server's session holds a supervisor and `workers` workers, so
+    that no worker is still booting when the load starts (and granian, which
+    hangs on a SIGTERM during a worker's boot, is never stopped then)."""
+    want = workers + 1 if workers > 1 else 1
+    tries = int(WORKERS_TIMEOUT_S / 0.1)
+    res = run(ctx.server_conn, f"for i in $(seq {tries}); do n=$(pgrep -c -s {pid}); "
+                               f"[ \"$n\" -ge {want} ] && echo $n && exit 0; sleep 0.1; done; "
+                               f"echo $n; exit 1", timeout=WORKERS_TIMEOUT_S + 15, warn=True)
+    count = int((res.stdout.split() or ["0"])[-1])
+    if res.return_code != 0:
+        raise StepFailed(f"only {count} server process(es) after {WORKERS_TIMEOUT_S:g} s; "
+                         f"expected at least {want} for {workers} worker(s)")
+    return count
 
 
-def run_repetition(ctx: Context, cell: Cell, repetition: int) -> Outcome:
+def warm_up(ctx: Context, session: Session) -> None:
+    cp = HostPaths.of(ctx.client_host)
+    argv = wrk.command(session.url(session.view.path), ctx.warmup_s, cp.tool("report.lua"))
+    res = run(ctx.client_conn, f"mkdir -p {session.client_dir} && {shlex.join(argv)} "
+                               f"> {session.client_dir}/warmup-wrk.txt 2>&1",
+              timeout=ctx.warmup_s + 30, warn=True)
+    if res.return_code != 0:
+        raise StepFailed(f"warm-up wrk exited {res.return_code}")
+
+
+def check_cpus(ctx: Context, session: Session) -> dict:
+    """A measurement outside the declared CPU sets is not the one asked for."""
+    window = session.last_window
+    observed = {"server": cpu_list(window.server.get("cpu_affinity")),
+                "client": cpu_list(window.client.get("cpu_affinity"))}
+    for role, host in (("server", ctx.server_host), ("client", ctx.client_host)):
+        declared = cpu_list(parse_cpu_list(host.cpus))
+        if observed[role] != declared:
+            raise StepFailed(f"{role} processes could run on CPUs {observed[role]!r}, "
+                             f"declared {declared!r}")
+    return observed
+
+
+def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,
+                   repetition: int) -> Outcome:
     outcome = Outcome()
-    sp, cp = HostPaths.of(ctx.server_host), HostPaths.of(ctx.client_host)
-    s_dir = sp.rep_dir(ctx.run_id, cell.cell_id, repetition)
-    c_dir = cp.rep_dir(ctx.run_id, cell.cell_id, repetition)
-    local = ctx.run_dir / "raw" / cell.cell_id / f"rep{repetition}"
+    plugin = SCENARIOS[scenario]
+    session = Session(ctx, cell, scenario, variant, repetition)
+    outcome.raw_dir = session.relative_dir
     clock = time.monotonic()
-    marks = {}
-    pid = None
+    marks, phases = {}, {}
 
     def mark(step):
         nonlocal clock
@@ -243,47 +236,47 @@ def run_repetition(ctx: Context, cell: Cell, repetition: int) -> Outcome:
         marks[step] = round(now - clock, 4)
         clock = now
 
+    @contextlib.contextmanager
+    def phase(name):
+        began = time.time()
+        try:
+            yield
+        finally:
+            phases[name] = [began, time.time()]
+
     try:
-        pid, outcome.argv = start_server(ctx, cell, s_dir)
+        with phase("prepare"):
+            plugin.before_start(session, params)
+        session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
+                                                 plugin.server_env(ctx, params))
         mark("start")
-        outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell), "s")
+        with phase("primer"):
+            outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell), "s")
+            wait_for_workers(ctx, session.pid, cell.spec.workers)
         mark("ready_verify")
-        if ctx.warmup_s > 0:
-            run_wrk(ctx, cell, ctx.warmup_s, c_dir, "warmup")
+        if ctx.warmup_s > 0 and plugin.warmup:
+            with phase("warmup"):
+                warm_up(ctx, session)
         mark("warmup")
-        sampler_pid = start_sampler(ctx, pid, s_dir)
-        result = run_wrk(ctx, cell, ctx.duration_s, c_dir, "measured")
-        server_summary = stop_sampler(ctx, sampler_pid, s_dir)
+        with phase("measured"):
+            outcome.metrics.update(plugin.measure(session, params, variant))
         mark("measured")
-        if not server_alive(ctx, pid):
-            raise StepFailed("server died during the measured window")
-        client_summary = _json_tail(run(ctx.client_conn, f"tail -n 1 {c_dir}/measured-client.jsonl",
-                                        timeout=15).stdout)["summary"]
-        if result.requests == 0:
-            raise StepFailed("wrk completed no request in the measured window")
-        outcome.metrics.update(metrics_from(result, server_summary, client_summary))
-        outcome.observed_cpus = {"server": cpu_list(server_summary.get("cpu_affinity")),
-                                 "client": cpu_list(client_summary.get("cpu_affinity"))}
-        # A measurement outside the declared CPU sets is not the one asked for.
-        for role, host in (("server", ctx.server_host), ("client", ctx.client_host)):
-            declared = cpu_list(parse_cpu_list(host.cpus))
-            if outcome.observed_cpus[role] != declared:
-                raise StepFailed(f"{role} processes could run on CPUs {outcome.observed_cpus[role]!r}, "
-                                 f"declared {declared!r}")
+        if session.last_window is not None:
+            outcome.observed_cpus = check_cpus(ctx, session)
     except StepFailed as exc:
         outcome.failure = str(exc)
     except (ValueError, KeyError) as exc:  # includes wrk.WrkOutputError
         outcome.failure = f"{type(exc).__name__}: {exc}"
     finally:
-        if pid is not None:
-            problem = stop_server(ctx, pid)
+        if session.pid is not None:
+            problem = stop_server(ctx, session.pid)
             mark("stop")
             if problem and not outcome.failure:
                 outcome.failure = problem
-        fetch(ctx.server_conn, s_dir, ["server.log", "server.jsonl", "sampler.log"], local)
-        fetch(ctx.client_conn, c_dir, ["measured-wrk.txt", "measured-client.jsonl",
-                                            "warmup-wrk.txt"], local)
+        session.fetch(ctx.server_conn, session.server_dir, ["server.log"])
+        session.fetch(ctx.client_conn, session.client_dir, ["warmup-wrk.txt"])
     outcome.timings = marks
+    outcome.phases = phases
     overhead = sum(v for k, v in marks.items() if k in ("start", "ready_verify", "stop"))
     outcome.metrics["runner_overhead_s"] = (overhead, "s")
     return outcome

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 SAMPLE_COLUMNS = ["run_id", "cell_id", "server", "interface", "workers", "threads", "python",
-                  "django", "asgiref", "view", "scenario", "repetition", "metric", "value", "unit"]
+                  "django", "asgiref", "view", "scenario", "variant", "repetition", "metric", "value",
+                  "unit"]
 
 
 def new_run_dir(results_root: Path, matrix_name: str) -> tuple[str, Path]:
@@ -48,10 +49,10 @@ class Samples:
         self.rows: list[dict] = []
 
     def add(self, cell_columns: dict, scenario: str, repetition: int,
-            metrics: dict[str, tuple[float, str]]) -> None:
+            metrics: dict[str, tuple[float, str]], variant: str = "default") -> None:
         for metric, (value, unit) in metrics.items():
             self.rows.append({"run_id": self.run_id, **cell_columns, "scenario": scenario,
-                              "repetition": repetition, "metric": metric,
+                              "variant": variant, "repetition": repetition, "metric": metric,
                               "value": float(value), "unit": unit})
 
     def frame(self) -> pd.DataFrame:

@@ -1,5 +1,10 @@
 """The run stage: matrix → locks → configure (Ansible) → measure every
-cell × repetition in a shuffled order (seed recorded) → results folder."""
+cell × scenario × variant × repetition, each on a fresh server, in a shuffled
+order (seed recorded) → results folder.
+
+Scenarios that need another's results (fixed-rate needs the peak throughput
+that `concurrency` measured on the same cell) run in a second phase, itself
+shuffled."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +12,7 @@ import hashlib
 import random
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner import REPO_ROOT, configure, manifest, protocol
@@ -15,9 +21,21 @@ from runner.inventory import load_lab
 from runner.locks import resolve_matrix
 from runner.matrix import Exclusion, load_matrix
 from runner.results import Samples, new_run_dir, point_latest
+from runner.scenarios import SCENARIOS
+from runner.scenarios.base import CLIENT_SATURATION_SHARE, LITTLES_LAW_TOLERANCE
 from runner.servers import SERVERS
 from runner.ssh import connect
-from runner.wrk import LATENCY_MODEL
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One measured repetition: a cell, a scenario, one of its variants."""
+
+    cell: object
+    scenario: str
+    params: object
+    variant: object
+    repetition: int
 
 
 def schedule(cells, repetitions: int, seed: int) -> list[tuple]:
@@ -25,6 +43,39 @@ def schedule(cells, repetitions: int, seed: int) -> list[tuple]:
     order = [(cell, rep) for rep in range(repetitions) for cell in cells]
     random.Random(seed).shuffle(order)
     return order
+
+
+def phases(matrix) -> list[list[str]]:
+    """Scenario names in phases: those that need others' results come later."""
+    first = [n for n in matrix.scenarios if not SCENARIOS[n].after]
+    later = [n for n in matrix.scenarios if SCENARIOS[n].after]
+    return [p for p in (first, later) if p]
+
+
+def units(matrix, cells, names: list[str], prior: dict, seed: int) -> list[Unit]:
+    """The phase's units, shuffled with the run's seed (one stream per phase)."""
+    out = []
+    for rep in range(matrix.protocol.repetitions):
+        for cell in cells:
+            for name, params in matrix.scenarios_for(cell.spec).items():
+                if name not in names:
+                    continue
+                for variant in SCENARIOS[name].variants(params, prior.get(cell.cell_id, {})):
+                    out.append(Unit(cell, name, params, variant, rep))
+    random.Random(f"{seed}/{','.join(names)}").shuffle(out)
+    return out
+
+
+def prior_results(samples: Samples) -> dict:
+    """{cell_id: facts later phases use}: the peak throughput `concurrency`
+    measured (the best level's median over repetitions)."""
+    df = samples.frame()
+    df = df[(df.scenario == "concurrency") & (df.metric == "requests_per_s")]
+    if df.empty:
+        return {}
+    medians = df.groupby(["cell_id", "variant"])["value"].median()
+    return {cell: {"concurrency_peak_rps": float(peaks.max())}
+            for cell, peaks in medians.groupby(level=0)}
 
 
 def split_by_install(cells, exclusions, installs: dict, server: str, provider: str):
@@ -152,12 +203,14 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         "matrix_file": str(matrix.path), "matrix": matrix.raw,
         "matrix_sha256": hashlib.sha256(matrix.path.read_bytes()).hexdigest(),
         "baseline_server": matrix.baseline_server,
-        "protocol": {"scenario": protocol.SCENARIO, "repetitions": matrix.protocol.repetitions,
+        "protocol": {"scenarios": {n: p.model_dump() for n, p in matrix.scenarios.items()},
+                     "repetitions": matrix.protocol.repetitions,
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
                      "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
-                     "connections": 1, "threads": 1,
-                     "latency_model": LATENCY_MODEL.format(connections=1, threads=1),
+                     "latency_models": latency_models(matrix),
                      "sampler_interval_s": protocol.SAMPLER_INTERVAL_S, "port": protocol.PORT,
+                     "client_saturation_share": CLIENT_SATURATION_SHARE,
+                     "littles_law_tolerance": LITTLES_LAW_TOLERANCE,
                      "server_env": protocol.SERVER_ENV},
         "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
         "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
@@ -177,9 +230,12 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                  "aa_twin_of": (c.cell_id.removesuffix(AA_SUFFIX)
                                 if c.cell_id.endswith(AA_SUFFIX) else None),
                  "server_description": SERVERS[c.spec.server].description,
+                 "scenarios": list(matrix.scenarios_for(c.spec)),
                  **cell_state[c.cell_id]} for c in cells]
 
     rep_timings = []
+    for c in cells:
+        cell_state[c.cell_id].update(failures=[], units_ok=0)
 
     def save(status: str):
         samples.write(run_dir)
@@ -187,7 +243,6 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                                           "timings": {"started": started, "finished": time.time(),
                                                       "repetitions": rep_timings}})
 
-    order = schedule(cells, matrix.protocol.repetitions, matrix.protocol.seed)
     status = "interrupted"
     try:
         ctx = protocol.Context(run_id=run_id, run_dir=run_dir, server_host=server_host,
@@ -197,30 +252,56 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                                duration_s=matrix.protocol.duration_s)
         if stale := protocol.reap_stale_servers(ctx):
             ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
-        with ui.progress("measuring", total=len(order)) as advance:
-            for cell, rep in order:
-                state = cell_state[cell.cell_id]
-                if state["status"] == "failed":
-                    advance(f"skip {cell.spec.label()} rep {rep} (cell failed)")
-                    continue
-                outcome = protocol.run_repetition(ctx, cell, rep)
-                state["command"] = outcome.argv
-                if outcome.observed_cpus:
-                    state["observed_cpus"] = outcome.observed_cpus
-                rep_timings.append({"cell_id": cell.cell_id, "repetition": rep, **outcome.timings})
-                if outcome.failure:
-                    state.update(status="failed", reason=f"repetition {rep}: {outcome.failure}")
-                    ui.warn(f"{cell.spec.label()} failed: {outcome.failure} "
-                            f"(logs in raw/{cell.cell_id}/rep{rep}/)")
-                else:
-                    samples.add(cell.columns(), protocol.SCENARIO, rep, outcome.metrics)
-                    if state["status"] == "pending":
-                        state["status"] = "ok"
-                samples.write(run_dir)
-                advance(f"{cell.spec.label()} rep {rep}")
+        runnable = [c for c in cells if cell_state[c.cell_id]["status"] != "failed"]
+        for names in phases(matrix):
+            order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)
+            with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
+                for unit in order:
+                    measure_unit(ctx, unit, samples, cell_state, rep_timings, ui)
+                    samples.write(run_dir)
+                    advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
+                            f"rep {unit.repetition}")
         status = "complete"
     finally:
         # Runs on Ctrl-C too: what was measured is kept, the status says so.
         save(status)
         point_latest(Path(results_root), run_dir)
     return run_dir
+
+
+def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timings: list, ui):
+    """Measure one unit; a failure is recorded for the cell and the run goes on."""
+    cell, state = unit.cell, cell_state[unit.cell.cell_id]
+    outcome = protocol.run_repetition(ctx, cell, unit.scenario, unit.params, unit.variant,
+                                      unit.repetition)
+    state["command"] = outcome.argv
+    if outcome.observed_cpus:
+        state["observed_cpus"] = outcome.observed_cpus
+    rep_timings.append({"cell_id": cell.cell_id, "scenario": unit.scenario,
+                        "variant": unit.variant.label, "repetition": unit.repetition,
+                        "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings})
+    if outcome.failure:
+        where = f"{unit.scenario} {unit.variant.label} repetition {unit.repetition}"
+        state["failures"].append({"scenario": unit.scenario, "variant": unit.variant.label,
+                                  "repetition": unit.repetition, "reason": outcome.failure,
+                                  "raw": outcome.raw_dir})
+        state["reason"] = state["reason"] or f"{where}: {outcome.failure}"
+        ui.warn(f"{cell.spec.label()} {where} failed: {outcome.failure} (logs in {outcome.raw_dir}/)")
+    else:
+        samples.add(cell.columns(), unit.scenario, unit.repetition, outcome.metrics,
+                    variant=unit.variant.label)
+        state["units_ok"] += 1
+    # ok: every unit measured; partial: some failed; failed: none measured.
+    state["status"] = ("ok" if not state["failures"] else
+                       "partial" if state["units_ok"] else "failed")
+
+
+def latency_models(matrix) -> dict:
+    from runner import wrk
+    models = {}
+    for name in matrix.scenarios:
+        model = getattr(SCENARIOS[name], "latency_model", None)
+        models[name] = model or wrk.LATENCY_MODEL.format(connections="N", threads="T")
+    if "single-client" in matrix.scenarios:
+        models["single-client close"] = wrk.LATENCY_MODEL_CLOSE
+    return models

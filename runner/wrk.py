@@ -14,6 +14,12 @@ from dataclasses import dataclass
 LATENCY_MODEL = ("wrk closed loop, {connections} connection(s), {threads} thread(s), keep-alive: "
                  "latency measured from the actual send of each request "
                  "(no coordinated-omission correction)")
+# With `Connection: close` wrk reconnects after every response; it starts a
+# request's clock when it begins writing on the new connection, so the TCP
+# connect is outside the latency but inside the throughput.
+LATENCY_MODEL_CLOSE = ("wrk closed loop, 1 connection, a new connection per request "
+                       "(Connection: close): latency from the first byte written on the fresh "
+                       "connection (connect time excluded; throughput includes it)")
 JSON_PREFIX = "LAB_JSON "
 RPS_LINE = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.M)
 
@@ -36,9 +42,10 @@ class WrkResult:
 
 
 def command(url: str, duration_s: float, lua_path: str, connections: int = 1,
-            threads: int = 1, timeout_s: float = 5.0) -> list[str]:
+            threads: int = 1, timeout_s: float = 5.0, headers=()) -> list[str]:
+    extra = [arg for h in headers for arg in ("-H", h)]
     return ["wrk", f"-c{connections}", f"-t{threads}", f"-d{duration_s:g}s",
-            f"--timeout={timeout_s:g}s", "--latency", "-s", lua_path, url]
+            f"--timeout={timeout_s:g}s", "--latency", *extra, "-s", lua_path, url]
 
 
 def parse(output: str) -> WrkResult:

@@ -6,10 +6,18 @@
   sampler.py exec --out FILE --stdout FILE [--interval S] -- CMD ARGS...
       runs CMD (e.g. wrk), samples it until it exits, and exits with its code.
 
-Each line of FILE is one sample (JSON); the last line is {"summary": ...} with
-CPU as a percentage of one core computed from CPU-time deltas over the wall
-time (not from averaging instantaneous readings), and the sampler's own CPU
-cost so that the observer's effect is on record.
+Each line of FILE is one sample (JSON) with, per process of the tree: CPU
+seconds, RSS and USS (unique set size: the memory freed if that process
+exited), threads, voluntary and involuntary context switches, open file
+descriptors and TCP connections. The last line is {"summary": ...} with CPU as
+a percentage of one core computed from CPU-time deltas over the wall time (not
+from averaging instantaneous readings), and the sampler's own CPU cost so that
+the observer's effect is on record. In exec mode the summary also holds the
+child's start and end (epoch seconds): the measured window that the runner
+cuts the other host's trace to (runner/traces.py).
+
+--no-detail samples CPU, RSS, threads and context switches only (no USS, fds
+or connections): the benchmark of the sampler's own cost compares the two.
 """
 import argparse
 import json
@@ -17,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -25,8 +34,9 @@ import psutil
 class Tree:
     """CPU-time and memory bookkeeping for a process and its descendants."""
 
-    def __init__(self, root_pid):
+    def __init__(self, root_pid, detail=True):
         self.root = psutil.Process(root_pid)
+        self.detail = detail
         self.first_cpu = {}   # pid -> cpu seconds when first seen
         self.last_cpu = {}    # pid -> cpu seconds when last seen
         self.peak_rss = 0
@@ -53,6 +63,7 @@ class Tree:
                     nthreads = p.num_threads()
                     ctx = p.num_ctx_switches()
                     name = p.name()
+                    ppid = p.ppid()
             except (psutil.NoSuchProcess, psutil.ZombieProcess):
                 continue
             seconds = cpu.user + cpu.system
@@ -67,15 +78,31 @@ class Tree:
             self.ctx_last[p.pid] = (ctx.voluntary, ctx.involuntary)
             rss += mem.rss
             threads += nthreads
-            procs.append({"pid": p.pid, "name": name, "cpu_s": round(seconds, 4),
-                          "rss": mem.rss, "threads": nthreads,
-                          "ctx_vol": ctx.voluntary, "ctx_invol": ctx.involuntary})
+            row = {"pid": p.pid, "ppid": ppid, "name": name, "cpu_s": round(seconds, 4),
+                   "rss": mem.rss, "threads": nthreads,
+                   "ctx_vol": ctx.voluntary, "ctx_invol": ctx.involuntary}
+            if self.detail:
+                row.update(self.details(p))
+            procs.append(row)
         if procs:
             self.samples += 1
             self.rss_sum += rss
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_threads = max(self.peak_threads, threads)
         return {"t": time.time(), "rss": rss, "threads": threads, "procs": procs}
+
+    @staticmethod
+    def details(p):
+        """USS, open fds and TCP connections: dearer to read (smaps, /proc/net)."""
+        out = {}
+        try:
+            out["uss"] = p.memory_full_info().uss
+            out["fds"] = p.num_fds()
+            conns = p.net_connections("tcp") if hasattr(p, "net_connections") else p.connections("tcp")
+            out["conns"] = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+        return out
 
     def summary(self, wall_s):
         cpu_s = sum(self.last_cpu[p] - self.first_cpu[p] for p in self.last_cpu)
@@ -122,6 +149,7 @@ def main(argv=None):
     for p in (t, e):
         p.add_argument("--out", required=True)
         p.add_argument("--interval", type=float, default=0.2)
+        p.add_argument("--no-detail", action="store_true")
     args = parser.parse_args(argv)
 
     stopping = []
@@ -131,7 +159,7 @@ def main(argv=None):
     with open(args.out, "w") as out:
         if args.mode == "tree":
             try:
-                tree = Tree(args.pid)
+                tree = Tree(args.pid, detail=not args.no_detail)
             except psutil.NoSuchProcess:
                 print(f"no process {args.pid}", file=sys.stderr)
                 return 3
@@ -143,14 +171,22 @@ def main(argv=None):
         else:
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             with open(args.stdout, "w") as child_out:
+                child_start = time.time()
                 child = subprocess.Popen(cmd, stdout=child_out, stderr=subprocess.STDOUT)
-                tree = Tree(child.pid)
-                summary = observe(tree, out, args.interval,
-                                  lambda: child.poll() is not None or stopping)
-                if child.poll() is None:
+                # A thread waits on the child so that its end time is exact,
+                # not rounded up to the next sampling tick.
+                ended = []
+                waiter = threading.Thread(target=lambda: (child.wait(), ended.append(time.time())),
+                                          daemon=True)
+                waiter.start()
+                tree = Tree(child.pid, detail=not args.no_detail)
+                summary = observe(tree, out, args.interval, lambda: ended or stopping)
+                if not ended:
                     child.terminate()
-                code = child.wait()
-            summary["returncode"] = code
+                waiter.join()
+                code = child.returncode
+                child_end = ended[0]
+            summary.update(returncode=code, child_start=child_start, child_end=child_end)
         out.write(json.dumps({"summary": summary}) + "\n")
     return code
 

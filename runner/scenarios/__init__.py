@@ -1,0 +1,15 @@
+"""The workloads the lab runs, by scenario name (the `scenarios:` section of a
+matrix file). Each module holds one scenario; base.py has the interface."""
+from __future__ import annotations
+
+from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.concurrency import Concurrency
+from runner.scenarios.io_mix import IoMix
+from runner.scenarios.memory import Memory
+from runner.scenarios.single_client import SingleClient
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    SingleClient(), Concurrency(), Memory(), IoMix(),
+)}
+
+__all__ = ["SCENARIOS", "Scenario", "StepFailed", "Variant"]
