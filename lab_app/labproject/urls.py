@@ -8,11 +8,15 @@ file.
 from django.contrib import admin
 from django.urls import path
 
-from bench import views
+from bench import io_views, views
 
 urlpatterns = [
     path('admin/', admin.site.urls),
     path('drf/', views.TestView.as_view(), name='drf'),
     path('sync/', views.sync_view, name='sync'),
     path('async/', views.async_view, name='async'),
+    path('io/sync/fast', io_views.sync_fast, name='io-sync-fast'),
+    path('io/sync/slow', io_views.sync_slow, name='io-sync-slow'),
+    path('io/async/fast', io_views.async_fast, name='io-async-fast'),
+    path('io/async/slow', io_views.async_slow, name='io-async-slow'),
 ]
