@@ -173,8 +173,9 @@ def _log_tail(log: Path, n: int = 40) -> str:
     return "\n".join(lines[-n:])
 
 
-def _wait_ready(proc: subprocess.Popen, port: int, log: Path, min_procs: int = 1) -> float:
-    """Wait (at most STARTUP_S) for a 200 answer, then for the tree to settle."""
+def _wait_ready(proc: subprocess.Popen, port: int, log: Path, min_procs: int = 1,
+                path: str = VIEWS["sync"].path) -> float:
+    """Wait (at most STARTUP_S) for a 200 answer at `path`, then for the tree to settle."""
     start = time.monotonic()
     deadline = start + STARTUP_S
     last_error = None
@@ -182,7 +183,7 @@ def _wait_ready(proc: subprocess.Popen, port: int, log: Path, min_procs: int = 1
         if proc.poll() is not None:
             pytest.fail(f"server exited with {proc.returncode} before answering:\n{_log_tail(log)}")
         try:
-            status, _, _ = _get(port, VIEWS["sync"].path, timeout=1.0)
+            status, _, _ = _get(port, path, timeout=1.0)
             if status == 200:
                 _wait_settled(proc, min_procs, deadline, log)
                 return time.monotonic() - start
