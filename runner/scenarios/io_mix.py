@@ -71,9 +71,9 @@ def client_argv(session, params: Params, mode: str) -> list[str]:
 def failure_reason(result: iomix.IoMixResult) -> str | None:
     if result.failed == 0:
         return None
+    errors = f"errors {result.errors}" + (f" {result.error_types}" if result.error_types else "")
     return (f"{result.failed} of {result.requests} requests failed ({result.mode}): "
-            f"errors {result.errors} {result.error_types or ''}, non-2xx {result.non_2xx}, "
-            f"wrong body {result.wrong_body}").replace(" {}", "")
+            f"{errors}, non-2xx {result.non_2xx}, wrong body {result.wrong_body}")
 
 
 class IoMix(Scenario):
