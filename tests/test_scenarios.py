@@ -1,0 +1,137 @@
+"""The scenario layer without a lab: traces cut to the window, memory per
+worker, the client saturation flag, scenario settings in matrix files, and
+the run's units and phases."""
+import json
+import textwrap
+
+import pytest
+
+from runner import traces
+from runner.errors import LabError
+from runner.matrix import load_matrix
+from runner.run import phases, prior_results, units
+from runner.results import Samples
+from runner.scenarios import SCENARIOS
+from runner.scenarios.base import Session, Variant, Window, littles_law
+from runner.scenarios.memory import memory_metrics
+
+MB = 2 ** 20
+
+
+def proc(pid, cpu_s, rss_mb, uss_mb=None, ppid=1, **extra):
+    row = {"pid": pid, "ppid": ppid, "name": "python", "cpu_s": cpu_s, "rss": rss_mb * MB,
+           "threads": 2, "ctx_vol": int(cpu_s * 100), "ctx_invol": 1, **extra}
+    if uss_mb is not None:
+        row.update(uss=uss_mb * MB, fds=10, conns=1)
+    return row
+
+
+def sample(t, *procs):
+    return {"t": t, "rss": sum(p["rss"] for p in procs), "threads": 0, "procs": list(procs)}
+
+
+def test_window_summary_counts_only_the_cpu_spent_inside_the_window():
+    # 100 % of a core before the window, 50 % inside, 100 % after.
+    trace = [sample(t, proc(10, cpu, 50, 20)) for t, cpu in
+             [(0.0, 0.0), (1.0, 1.0), (2.0, 1.5), (3.0, 2.0), (4.0, 3.0)]]
+    s = traces.window_summary(trace, start=1.0, end=3.0)
+    assert s["samples"] == 3
+    assert s["cpu_percent"] == pytest.approx(50.0)
+    assert s["uss_mean"] == pytest.approx(20 * MB)
+    assert s["connections_peak"] == 1
+
+
+def test_window_summary_refuses_a_window_the_sampler_did_not_cover():
+    trace = [sample(0.0, proc(10, 0, 50)), sample(5.0, proc(10, 1, 50))]
+    with pytest.raises(traces.TraceError, match="inside the measured window"):
+        traces.window_summary(trace, start=1.0, end=4.0)
+
+
+def test_a_process_forked_mid_window_counts_from_its_first_sample():
+    trace = [sample(0.0, proc(1, 0.0, 50)),
+             sample(1.0, proc(1, 0.5, 50), proc(2, 3.0, 40, ppid=1)),
+             sample(2.0, proc(1, 1.0, 50), proc(2, 3.5, 40, ppid=1))]
+    s = traces.window_summary(trace, 0.0, 2.0)
+    assert s["cpu_s"] == pytest.approx(1.5)   # not the 3 s process 2 had before it was seen
+    assert s["processes"] == 2
+
+
+def test_memory_metrics_separate_busy_workers_from_the_idle_master():
+    master = dict(pid=1, ppid=0)
+    first = sample(0, proc(cpu_s=0.1, rss_mb=60, uss_mb=30, **master),
+                   proc(2, 0.1, 70, 20), proc(3, 0.1, 72, 22))
+    last = sample(2, proc(cpu_s=0.1, rss_mb=60, uss_mb=30, **master),
+                  proc(2, 1.1, 80, 30), proc(3, 1.2, 82, 32))
+    m = memory_metrics(first, last)
+    assert m["workers_seen"][0] == 2 and m["other_processes"][0] == 1
+    assert m["worker_uss_mb_after_warmup"][0] == pytest.approx(21)
+    assert m["worker_uss_mb_after_load"][0] == pytest.approx(31)
+    assert m["total_uss_mb_after_load"][0] == pytest.approx(92)
+
+
+def test_littles_law_flags_a_client_that_does_not_keep_its_connections_busy():
+    busy = {"requests_per_s": (1000.0, "1/s"), "latency_mean": (15.5, "ms")}
+    assert littles_law(busy, 16)["littles_law_ratio"][0] == pytest.approx(0.969, abs=1e-3)
+    assert "client_saturated" not in littles_law(busy, 16)
+    idle = {"requests_per_s": (500.0, "1/s"), "latency_mean": (15.5, "ms")}
+    assert littles_law(idle, 16)["client_saturated"] == (1.0, "flag")
+
+
+def test_client_saturation_flag_reads_cpu_against_the_generators_cores():
+    session = Session.__new__(Session)
+    window = Window(stdout="", server={"cpu_percent": 80, "rss_mean": MB, "threads_peak": 3,
+                                       "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1},
+                    client={"cpu_percent": 95.0, "sampler_cpu_percent": 0.4}, start=0, end=2,
+                    server_samples=[], capacity_cores=1)
+    assert session.window_metrics(window)["client_saturated"] == (1.0, "flag")
+    window.capacity_cores = 2
+    assert session.window_metrics(window)["client_saturated"] == (0.0, "flag")
+
+
+BASE = """
+name: sc
+axes: {python: ["3.12"], django: ["5.2.19"], server: [gunicorn-sync], view: [drf, raw]}
+pins: {djangorestframework: "3.18.3", gunicorn: "27.0.1"}
+protocol: {repetitions: 2, seed: 3}
+"""
+
+
+def test_scenarios_default_to_single_client_keep_alive(write_matrix):
+    m = load_matrix(write_matrix(BASE))
+    assert list(m.scenarios) == ["single-client"]
+    assert m.scenarios["single-client"].connection == ["keep-alive"]
+
+
+@pytest.mark.parametrize("section,message", [
+    ("{bogus: {}}", "scenarios.bogus: unknown scenario; allowed: single-client"),
+    ("{concurrency: {levels: [0, 4]}}", "scenarios.concurrency.levels[0]: must be >= 1, got 0"),
+    ("{concurrency: {level: [4]}}", "scenarios.concurrency.level: unknown field; allowed: levels"),
+    ("{single-client: {connection: [pipelined]}}", "scenarios.single-client.connection[0]"),
+    ("{}", "scenarios: names no scenario to run"),
+])
+def test_bad_scenario_settings_are_named(write_matrix, section, message):
+    with pytest.raises(LabError) as err:
+        load_matrix(write_matrix(BASE + f"scenarios: {section}\n"))
+    assert message in str(err.value)
+
+
+def test_units_cover_every_variant_and_repetition_in_a_seeded_shuffle(write_matrix):
+    m = load_matrix(write_matrix(BASE + "scenarios: {concurrency: {levels: [1, 8]}, memory: }\n"))
+    cells = [type("C", (), {"spec": s, "cell_id": f"c{i}"})() for i, s in enumerate(m.cells)]
+    [names] = phases(m)
+    order = units(m, cells, names, {}, m.protocol.seed)
+    keys = [(u.cell.cell_id, u.scenario, u.variant.label, u.repetition) for u in order]
+    assert len(keys) == len(set(keys)) == 2 * (2 + 1) * 2
+    assert keys == [(u.cell.cell_id, u.scenario, u.variant.label, u.repetition)
+                    for u in units(m, cells, names, {}, m.protocol.seed)]
+    assert keys != sorted(keys)
+
+
+def test_prior_results_give_each_cell_its_peak_throughput():
+    samples = Samples("r")
+    cols = {"cell_id": "a", "server": "s", "interface": "wsgi", "workers": 1, "threads": 1,
+            "python": "3.12", "django": "5", "asgiref": "3", "view": "drf"}
+    for rep, (c1, c8) in enumerate([(900, 2000), (1000, 2200), (950, 2100)]):
+        samples.add(cols, "concurrency", rep, {"requests_per_s": (c1, "1/s")}, variant="c=1")
+        samples.add(cols, "concurrency", rep, {"requests_per_s": (c8, "1/s")}, variant="c=8")
+    assert prior_results(samples) == {"a": {"concurrency_peak_rps": 2100.0}}
