@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from runner.scenarios.base import Scenario, StepFailed, Variant
 from runner.scenarios.concurrency import Concurrency
+from runner.scenarios.fixed_rate import FixedRate
 from runner.scenarios.io_mix import IoMix
 from runner.scenarios.memory import Memory
 from runner.scenarios.single_client import SingleClient
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    SingleClient(), Concurrency(), Memory(), IoMix(),
+    SingleClient(), Concurrency(), Memory(), IoMix(), FixedRate(),
 )}
 
 __all__ = ["SCENARIOS", "Scenario", "StepFailed", "Variant"]

