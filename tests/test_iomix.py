@@ -52,6 +52,18 @@ def test_the_saved_outputs_have_the_articles_shape():
     assert all(0.3 <= v < 0.6 for v in overlap.values()), overlap
 
 
+def test_the_lab_outputs_have_the_articles_shape():
+    """From the client host of a local lab (slow_s 1 s, tools venv on CPython 3.11)."""
+    elapsed = {f.stem.removeprefix("lab-"): iomix.parse(f.read_text())
+               for f in DATA.glob("lab-*.json")}
+    assert len(elapsed) == 8
+    for name, r in elapsed.items():
+        assert (r.slow_s, r.failed, r.httpx) == (1.0, 0, "0.28.1"), name
+        queued = name.endswith("sequential") or name.startswith("gunicorn-sync-w1")
+        # Serial: the three slow seconds in a row; overlapped: one, plus the client's setup.
+        assert (3.0 <= r.elapsed_s < 3.5) if queued else (1.0 <= r.elapsed_s < 1.5), (name, r.elapsed_s)
+
+
 def test_metrics_of_a_run():
     r = iomix.parse(load("uvicorn-w1-concurrent.json"))
     m = iomix.metrics(r)
@@ -119,7 +131,7 @@ def _frame() -> pd.DataFrame:
              "gunicorn-sync-w4": ("c4", "gunicorn-sync", "wsgi", 4),
              "uvicorn-w1": ("cu", "uvicorn", "asgi", 1)}
     rows = []
-    for f in sorted(DATA.glob("*-w[14]-*.json")):
+    for f in sorted(DATA.glob("[gu]*-w[14]-*.json")):
         key, mode = f.stem.rsplit("-", 1)
         cell_id, server, interface, workers = cells[key]
         result = iomix.parse(f.read_text())
