@@ -27,3 +27,26 @@ def write_matrix(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def lab_up():
+    """The end-to-end lab, brought up once for every e2e test module and
+    torn down at the end, with a check that nothing of it is left."""
+    import subprocess
+    import time
+
+    from runner import infra
+    from tests.lab_helpers import LAB, SUBNET, lab, lab_processes
+    start = time.monotonic()
+    lab("up", "--lab", LAB, "--subnet", SUBNET)
+    up_seconds = time.monotonic() - start
+    try:
+        yield up_seconds
+    finally:
+        lab("down", "--lab", LAB, check=False)
+        left = infra.leftovers(LAB)
+        assert left == [], f"lab-down left: {left}"
+        assert lab_processes() == []
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert f"djlab-{LAB}-" not in netns

@@ -1,0 +1,31 @@
+"""What the end-to-end lab tests share: the lab's name and subnet, the `lab`
+CLI as a user calls it, and the checks that nothing of the lab is left."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+LAB, SUBNET = "e2e", "198.18.1.0/24"
+LAB_CMD = [str(Path(sys.executable).parent / "lab")]
+
+
+def lab(*args, check=True, timeout=900):
+    proc = subprocess.run(LAB_CMD + list(args), cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def lab_processes() -> list[str]:
+    """Processes that belong to this lab: its sshds, servers and samplers."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if f"/.lab/{LAB}/" in line and "ps -eo" not in line]
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())

@@ -1,0 +1,142 @@
+"""The workloads end to end on the local lab, at small sizes, and the run
+protocol's failure paths: a server killed in the middle of its measured
+window, a server that hangs (SIGSTOP), each recorded as a failed repetition
+with its reason and logs while the run goes on."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from runner.inventory import load_lab
+from tests.conftest import REPO, lab_capable
+from tests.lab_helpers import LAB, lab, lab_processes, run_folders
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+
+MATRICES = REPO / "tests" / "data" / "matrices"
+PSUTIL_COLUMNS = {"server_cpu_percent", "server_rss_mb", "server_uss_mb", "server_threads",
+                  "server_ctx_voluntary", "server_ctx_involuntary", "server_fds",
+                  "server_connections", "client_cpu_percent", "client_saturated"}
+
+
+def load(run_dir: Path):
+    return (json.loads((run_dir / "manifest.json").read_text()),
+            pd.read_parquet(run_dir / "results.parquet"))
+
+
+def test_wrk_scenarios_land_in_results_with_psutil_columns(lab_up, tmp_path_factory):
+    results = tmp_path_factory.mktemp("scenarios")
+    lab("run", str(MATRICES / "scenarios.yaml"), "--lab", LAB, "--results", str(results))
+    (run_dir,) = run_folders(results)
+    manifest, df = load(run_dir)
+    assert manifest["status"] == "complete"
+    assert all(c["status"] == "ok" for c in manifest["cells"]), manifest["cells"]
+    got = set(map(tuple, df[["scenario", "variant"]].drop_duplicates().values))
+    assert got == {("single-client", "keep-alive"), ("single-client", "close"),
+                   ("concurrency", "c=1"), ("concurrency", "c=8"), ("memory", "default")}
+    for (scenario, variant), rows in df.groupby(["scenario", "variant"]):
+        assert PSUTIL_COLUMNS <= set(rows["metric"]), (scenario, variant)
+        assert rows["repetition"].nunique() == 2
+    wide = df.pivot_table(index=["server", "scenario", "variant", "repetition"],
+                          columns="metric", values="value")
+    assert (wide["errors"] == 0).all() and (wide["requests"] > 50).all()
+    # The server's sampler sees the connections wrk keeps open: eight at c=8,
+    # one at c=1 (uvicorn keeps connections alive; gunicorn's sync worker closes
+    # each after its response, so it holds at most one at a time).
+    conc = wide.xs(("concurrency", "uvicorn"), level=["scenario", "server"])
+    assert (conc.xs("c=8", level="variant")["server_connections"] == 8).all(), conc
+    assert (conc.xs("c=1", level="variant")["server_connections"] == 1).all(), conc
+    assert (wide.xs("gunicorn-sync", level="server")["server_connections"] <= 1).all()
+    # Memory: one worker seen per single-worker cell, USS below RSS.
+    mem = wide.xs("memory", level="scenario")
+    assert (mem["workers_seen"] == 1).all()
+    assert (mem["worker_uss_mb_after_load"] < mem["worker_rss_mb_after_load"]).all()
+    assert (mem["worker_uss_mb_after_load"] > 10).all()
+    # Traces in the run folder are cut to the load's window.
+    timing = manifest["timings"]["repetitions"][0]
+    rep = run_dir / timing["raw"]
+    client = json.loads((rep / "measured-client.jsonl").read_text().splitlines()[-1])["summary"]
+    cut = [json.loads(line)["t"] for line in (rep / "measured-server.jsonl").read_text().splitlines()]
+    full = (rep / "measured-server-full.jsonl").read_text().splitlines()
+    assert cut and all(client["child_start"] <= t <= client["child_end"] for t in cut)
+    assert len(full) > len(cut)
+    start, end = timing["phases"]["measured"]
+    assert timing["phases"]["warmup"][1] <= start <= client["child_start"] <= client["child_end"] <= end
+    assert lab_processes_of_servers() == []
+
+
+def lab_processes_of_servers() -> list[str]:
+    return [p for p in lab_processes() if "/envs/" in p]
+
+
+def server_pids(envs: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", envs], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class FaultInjector(threading.Thread):
+    """Watches the server host's run folders; in the first measured window it
+    kills the server, in the second it freezes it (SIGSTOP), the third is left alone."""
+
+    def __init__(self, server_root: Path, started: float):
+        super().__init__(daemon=True)
+        self.root, self.started = server_root, started
+        self.done: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        seen = set()
+        pattern = str(self.root / "runs" / "*" / "*" / "*" / "*" / "rep*" / "measured-server-full.jsonl")
+        while not self.stop.is_set() and len(self.done) < 2:
+            for path in glob.glob(pattern):
+                if path in seen or os.path.getmtime(path) < self.started:
+                    continue
+                seen.add(path)
+                time.sleep(0.7)   # well inside the 3 s window
+                sig = signal.SIGKILL if not self.done else signal.SIGSTOP
+                for pid in server_pids(str(self.root / "envs") + "/"):
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+                self.done.append(f"{sig.name} {Path(path).parent.name}")
+                break
+            time.sleep(0.05)
+
+
+def test_a_killed_and_a_hung_server_fail_their_repetitions_and_the_run_goes_on(lab_up, tmp_path_factory):
+    results = tmp_path_factory.mktemp("faults")
+    server = load_lab(LAB).by_role("server")
+    injector = FaultInjector(Path(server.lab_root), time.time())
+    injector.start()
+    try:
+        lab("run", str(MATRICES / "faults.yaml"), "--lab", LAB, "--results", str(results))
+    finally:
+        injector.stop.set()
+        injector.join(timeout=10)
+    assert len(injector.done) == 2, injector.done
+    (run_dir,) = run_folders(results)
+    manifest, df = load(run_dir)
+    assert manifest["status"] == "complete"
+    (cell,) = manifest["cells"]
+    assert cell["status"] == "partial"
+    reasons = sorted(f["reason"] for f in cell["failures"])
+    assert len(reasons) == 2, cell["failures"]
+    assert any("server died during the measured window" in r for r in reasons), reasons
+    hung = [r for r in reasons if "died" not in r]
+    assert hung and any(s in hung[0] for s in ("no request", "timeout", "ignored SIGTERM")), hung
+    for failure in cell["failures"]:
+        assert (run_dir / failure["raw"] / "server.log").is_file()
+    # The third repetition was measured; the failed ones left no samples.
+    assert sorted(df["repetition"].unique()) == [
+        r for r in range(3) if r not in {f["repetition"] for f in cell["failures"]}]
+    assert "partial" in (run_dir / "report.md").read_text()
+    assert lab_processes_of_servers() == []
