@@ -118,8 +118,13 @@ def _message(path: Path, error: dict) -> str:
         text = f"unknown {noun}; allowed: {', '.join(allowed)}"
     elif kind == "missing":
         text = "missing (required)"
-    elif kind in ("greater_than_equal", "greater_than"):
-        text = f"must be >= {error['ctx'].get('ge', error['ctx'].get('gt'))}, got {error['input']!r}"
+    elif kind == "greater_than_equal":
+        text = f"must be >= {error['ctx']['ge']}, got {error['input']!r}"
+    elif kind == "greater_than":
+        text = f"must be > {error['ctx']['gt']}, got {error['input']!r}"
+    elif kind in ("less_than_equal", "less_than"):
+        bound = error["ctx"].get("le", error["ctx"].get("lt"))
+        text = f"must be {'<=' if kind == 'less_than_equal' else '<'} {bound}, got {error['input']!r}"
     elif kind == "too_short":
         text = f"expected a non-empty list, got {error['input']!r}"
     elif kind in ("int_type", "int_parsing", "int_from_float"):

@@ -108,6 +108,9 @@ def test_scenarios_default_to_single_client_keep_alive(write_matrix):
     ("{concurrency: {level: [4]}}", "scenarios.concurrency.level: unknown field; allowed: levels"),
     ("{single-client: {connection: [pipelined]}}", "scenarios.single-client.connection[0]"),
     ("{}", "scenarios: names no scenario to run"),
+    ("{io-mix: {slow_s: 0}}", "scenarios.io-mix.slow_s: must be > 0"),
+    ("{concurrency: {levels: [20000]}}", "scenarios.concurrency.levels[0]: must be <= 10000"),
+    ("{fixed-rate: {rates: [-5]}}", "scenarios.fixed-rate.rates[0]"),
 ])
 def test_bad_scenario_settings_are_named(write_matrix, section, message):
     with pytest.raises(LabError) as err:
