@@ -67,7 +67,7 @@ class K6Result:
 
 
 def command(k6: str, script: str, url: str, rate: int, duration_s: int,
-            vus: int = DEFAULT_VUS, timeout_s: int = 5) -> list[str]:
+            vus: int = DEFAULT_VUS, timeout_s: int = 5, gogc: int = GOGC) -> list[str]:
     """argv of one fixed-rate run. All VUs are pre-allocated: a VU that k6
     makes during the run takes milliseconds, and the ticks meanwhile are dropped."""
     if min(rate, duration_s, vus, timeout_s) < 1:
@@ -77,7 +77,7 @@ def command(k6: str, script: str, url: str, rate: int, duration_s: int,
            "LAB_K6_PRE_VUS": vus, "LAB_K6_MAX_VUS": vus, "LAB_K6_TIMEOUT_S": timeout_s}
     # --address "": no REST API listener (k6 opens localhost:6565 by default);
     # --no-usage-report: k6 would otherwise report to grafana.com.
-    argv = ["env", f"GOGC={GOGC}", k6, "run", "--quiet", "--no-color", "--no-usage-report",
+    argv = ["env", f"GOGC={gogc}", k6, "run", "--quiet", "--no-color", "--no-usage-report",
             "--address", ""]
     for key, value in env.items():
         argv += ["-e", f"{key}={value}"]

@@ -146,10 +146,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_k6(k6_bin: str, url: str, rate: int, duration_s: int, vus: int = k6.DEFAULT_VUS,
-           timeout_s: int = 5, cpu: int | None = None) -> tuple[k6.K6Result, float]:
+           timeout_s: int = 5, cpu: int | None = None,
+           gogc: int = k6.GOGC) -> tuple[k6.K6Result, float]:
     """One fixed-rate run; the result and k6's CPU use in % of one core over its
     whole process (VU start-up and the graceful stop included)."""
-    argv = k6.command(k6_bin, str(SCRIPT), url, rate, duration_s, vus, timeout_s)
+    argv = k6.command(k6_bin, str(SCRIPT), url, rate, duration_s, vus, timeout_s, gogc)
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rates", type=int, nargs="+", default=RATES)
     ap.add_argument("--duration", type=int, default=10, help="seconds per rate")
+    ap.add_argument("--gogc", type=int, default=k6.GOGC,
+                    help=f"Go's GOGC for k6 (default {k6.GOGC}; Go's own default is 100)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-fixed-rate-") as tmp:
         work = Path(tmp)
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
                               port, cpu=1, cwd=work)
         version = subprocess.run([k6_bin, "version"], capture_output=True, text=True).stdout
         print(f"{version.strip()}; uvicorn raw ASGI app on 127.0.0.1 pinned to CPU 1, "
-              f"k6 on CPU 0; {args.duration} s per rate; latency in ms\n")
+              f"k6 on CPU 0 (GOGC={args.gogc}); {args.duration} s per rate; latency in ms; "
+              f"load average before: {_load()}\n")
         print("| target req/s | achieved req/s | achieved/target | dropped | errors | VUs "
               "| lag p50 | lag p99 | lag p99.9 | lag max | intended p50 | intended p99 "
               "| send p50 | send p99 | k6 CPU % |")
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for rate in args.rates:
                 r, cpu_pct = run_k6(k6_bin, f"http://127.0.0.1:{port}/", rate, args.duration,
-                                  cpu=0)
+                                    cpu=0, gogc=args.gogc)
                 lag, lat, send = r.schedule_lag_ms, r.latency_ms, r.send_latency_ms
                 print(f"| {rate} | {r.achieved_rate:.1f} | {r.achieved_rate / rate:.4f} "
                       f"| {r.dropped} | {r.errors} | {r.vus} | {lag['p50']:.3f} "
@@ -198,6 +202,12 @@ def main(argv: list[str] | None = None) -> None:
                       flush=True)
         finally:
             stop(server)
+        # Other work on the machine competes with k6 and the server for their CPUs.
+        print(f"\nload average after: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
