@@ -2,11 +2,15 @@
 
 One job per module:
 - load.py    reads and validates ``results/<run_id>/`` (manifest + samples),
-             one folder or several into one sample table;
-- summary.py reduces samples to per-cell medians and baseline ratios;
-- stats.py   bootstrap intervals, CVs, stability warnings, A/A noise floor
-             and the slower/faster verdicts;
+             one folder or several into one sample table; runs from before
+             variants get ``variant`` = "default";
+- summary.py reduces samples to medians per (cell_id, scenario, variant)
+             and baseline ratios within the same scenario and variant;
+- stats.py   bootstrap intervals, CVs, client saturation, stability
+             warnings, A/A noise floor and the slower/faster verdicts;
 - verdicts.py says those verdicts and warnings in words (report's top);
+- sections.py one report section per scenario (single-client, concurrency,
+             memory, and a generic table for any other);
 - formatting.py turns numbers and intervals into the strings shown;
 - report.py  assembles report.md (and the same tables for the CLI).
 """
@@ -16,6 +20,7 @@ from analysis.report import build_report, console_tables, write_report
 from analysis.stats import (
     aa_controls,
     cell_stats,
+    client_saturation,
     compare,
     decide,
     not_compared,
@@ -30,6 +35,7 @@ __all__ = [
     "asgi_vs_wsgi",
     "unmatched_cells",
     "cell_stats",
+    "client_saturation",
     "stability_warnings",
     "aa_controls",
     "compare",

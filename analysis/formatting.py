@@ -15,6 +15,7 @@ import pandas as pd
 TEXT_COLUMNS = {
     "cell_id", "server", "interface", "python", "django", "asgiref", "view",
     "scenario", "baseline", "status", "reason", "verdict", "finding", "warning", "twin_cell_id",
+    "variant", "level", "metric", "unit", "raw", "client saturated", "saturated",
 }
 
 
@@ -58,6 +59,15 @@ def interval(bounds, decimals: int, signed: bool = False, missing: str = "n/a") 
 def ci(bounds, signed: bool = False) -> str:
     """An interval inside a sentence."""
     return interval(bounds, 3, signed, missing="(no interval)")
+
+
+def general(value) -> str:
+    """A number of unknown scale (a generic table): 4 significant digits,
+    whole numbers from 10,000 on."""
+    if is_missing(value):
+        return "n/a"
+    value = float(value)
+    return f"{value:.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
 
 
 def percent(value) -> str:

@@ -20,10 +20,15 @@ import pandas as pd
 SUPPORTED_SCHEMA_VERSIONS = {1}
 
 MANIFEST_NAME = "manifest.json"
+# The label of a scenario's only variant (runner.scenarios.base.Variant), and
+# of every sample of a run written before variants existed.
+DEFAULT_VARIANT = "default"
 SAMPLES_NAME = "results.parquet"
 
 # Columns the sample table must have (DESIGN.md, "Sample"); extra columns
 # are kept, so the runner can add some without breaking the analysis.
+# ``threads`` and ``variant`` are filled in for runs that predate them (see
+# _read_samples), so every frame this module returns has both.
 REQUIRED_COLUMNS = (
     "run_id",
     "cell_id",
@@ -35,6 +40,7 @@ REQUIRED_COLUMNS = (
     "asgiref",
     "view",
     "scenario",
+    "variant",
     "repetition",
     "metric",
     "value",
@@ -121,6 +127,11 @@ def _read_samples(path: Path) -> pd.DataFrame:
     if "threads" not in samples.columns:
         # Runs from before the threads axis: every server ran one thread per worker.
         samples = samples.assign(threads=1)
+    if "variant" not in samples.columns:
+        # Runs from before scenarios had variants: each scenario ran one way,
+        # which the runner now labels "default" (runner/results.py).
+        samples = samples.assign(variant=DEFAULT_VARIANT)
+    samples["variant"] = samples["variant"].fillna(DEFAULT_VARIANT).astype(str)
     missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]
     if missing:
         raise ValueError(f"{path} lacks required column(s): {', '.join(missing)}")

@@ -4,7 +4,10 @@ The report and the CLI show the same frames (``_Facts.tables``), so a
 number read on the console is the number in report.md. Numbers become
 strings only through formatting.py; summary.py and stats.py stay numeric
 (apart from short reasons and warning messages); verdicts.py writes the
-report's first section.
+report's first section, sections.py one section per scenario.
+
+Order: verdicts (with the A/A control and stability warnings), how the run
+was measured, a section per scenario, failed and partial cells, checks.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import formatting as fmt
-from analysis.load import load_run
+from analysis.load import DEFAULT_VARIANT, load_run
+from analysis.sections import scenario_order, scenario_sections
+from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
 from analysis.stats import (
-    CLIENT_CPU_SATURATED,
-    CONFIDENCE,
-    MIN_REPETITIONS,
     STABILITY_METRICS,
     aa_controls,
     cell_stats,
@@ -28,7 +30,7 @@ from analysis.stats import (
     not_compared,
     stability_warnings,
 )
-from analysis.summary import GROUP_COLUMNS, cell_medians
+from analysis.summary import CELL_COLUMNS, KEYS, cell_medians, variant_rank
 from analysis.verdicts import (
     CONTROL_TITLE,
     VERDICT_TITLE,
@@ -41,41 +43,12 @@ from analysis.verdicts import (
 
 REPORT_NAME = "report.md"
 
-MEDIANS_TITLE = "Median per cell"
 FAILED_TITLE = "Failed cells"
-UNMATCHED_TITLE = "Not compared"
-# Metrics whose interval and CV the medians table shows (and whose CV the
-# warnings check); client CPU for the saturation warning.
-_STATS_METRICS = [*STABILITY_METRICS, "client_cpu_percent"]
-
-# (display title, source column, formatter) for the medians table.
-_MEDIAN_COLUMNS = [
-    ("reps", "repetitions", lambda v: fmt.num(v, 0)),
-    ("p50 ms", "latency_p50", lambda v: fmt.num(v, 3)),
-    ("p50 95% CI", "latency_p50 ci", lambda v: fmt.interval(v, 3)),
-    ("p50 CV %", "latency_p50 cv", lambda v: fmt.percent(v)),
-    ("p90 ms", "latency_p90", lambda v: fmt.num(v, 3)),
-    ("p99 ms", "latency_p99", lambda v: fmt.num(v, 3)),
-    ("mean ms", "latency_mean", lambda v: fmt.num(v, 3)),
-    ("req/s", "requests_per_s", lambda v: fmt.num(v, 0)),
-    ("req/s 95% CI", "requests_per_s ci", lambda v: fmt.interval(v, 0)),
-    ("req/s CV %", "requests_per_s cv", lambda v: fmt.percent(v)),
-    ("server CPU %", "server_cpu_percent", lambda v: fmt.num(v, 1)),
-    ("server RSS MB", "server_rss_mb", lambda v: fmt.num(v, 1)),
-    ("server threads", "server_threads", lambda v: fmt.num(v, 0 if fmt.is_whole(v) else 1)),
-    ("client CPU %", "client_cpu_percent", lambda v: fmt.num(v, 1)),
-]
-_RATIO_COLUMNS = [
-    ("p50 ratio", "p50_ratio", lambda v: fmt.num(v, 3)),
-    ("p50 diff ms", "p50_diff_ms", lambda v: fmt.num(v, 3, signed=True)),
-    ("p50 diff 95% CI", "p50_diff_ci", lambda v: fmt.interval(v, 3, signed=True)),
-    ("p99 ratio", "p99_ratio", lambda v: fmt.num(v, 3)),
-    ("mean ratio", "mean_ratio", lambda v: fmt.num(v, 3)),
-    ("throughput ratio", "throughput_ratio", lambda v: fmt.num(v, 3)),
-    ("throughput 95% CI", "throughput_ratio_ci", lambda v: fmt.interval(v, 3)),
-    ("verdict", "verdict", lambda v: fmt.text(v)),
-]
-_CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
+# Metrics whose interval the scenario tables show (and whose CV the warnings
+# check).
+_STATS_METRICS = [*STABILITY_METRICS, "latency_p99"]
+_FAILED_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", "scenario", "variant", "repetition",
+                   "reason", "raw"]
 
 # --------------------------------------------------------------------------
 # Public API
@@ -98,43 +71,25 @@ def build_report(run_dir: str | Path) -> str:
             " cover only the repetitions that finished.",
             "",
         ]
-    lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario, UNMATCHED_TITLE)
+    lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
+                             facts.unjudged)
     lines += ["## How this was measured", "", _how_measured(manifest), ""]
 
-    lines += [f"## {MEDIANS_TITLE}", ""]
-    lines += [
-        "Median over repetitions of each cell. Latency in ms; CPU in % of one core;"
-        " RSS in MB; `reps` is the number of repetitions measured; `CI` is the"
-        f" {CONFIDENCE * 100:g} % bootstrap interval of the median (n/a below"
-        f" {MIN_REPETITIONS} repetitions); `CV` is std/mean over repetitions.",
-        "",
-        fmt.markdown_table(facts.tables[MEDIANS_TITLE]),
-        "",
-    ]
-
-    lines += [f"## {facts.ratio_title}", ""]
-    lines += [
-        "Each row divides a cell's median by that of the WSGI baseline cell with the same"
-        " python, django, asgiref, view and scenario: rows with interface `asgi` are the"
-        " ASGI servers, rows with interface `wsgi` are the other WSGI servers against the"
-        " same baseline. A latency ratio > 1 means slower than the baseline; a throughput"
-        " ratio > 1 means more requests per second. The intervals resample the two cells'"
-        " repetitions independently; the verdict follows the rule under"
-        f" \"{VERDICT_TITLE}\".",
-        "",
-        fmt.markdown_table(facts.tables[facts.ratio_title]),
-        "",
-    ]
-    if UNMATCHED_TITLE in facts.tables:
-        lines += [f"{UNMATCHED_TITLE} (no usable baseline in their group):", ""]
-        lines += [fmt.markdown_table(facts.tables[UNMATCHED_TITLE]), ""]
+    for section in facts.sections:
+        lines += [f"## Scenario: {section.scenario}", "", section.intro, ""]
+        for title, caption, table in section.tables:
+            lines += [f"### {title}", ""] + ([caption, ""] if caption else [])
+            lines += [fmt.markdown_table(table), ""]
 
     lines += [f"## {FAILED_TITLE}", ""]
     failed = facts.tables[FAILED_TITLE]
     if failed.empty:
         lines += ["none", ""]
     else:
-        lines += [fmt.markdown_table(failed), ""]
+        lines += ["Every cell whose status is not `ok` (`partial`: some of its repetitions"
+                  " failed; `failed`: none was measured), one row per failed repetition;"
+                  " `raw` is the run sub-folder holding its logs.", "",
+                  fmt.markdown_table(failed), ""]
 
     lines += ["## Checks", ""]
     lines += [f"- {line}" for line in facts.checks()]
@@ -165,8 +120,8 @@ def write_report(run_dir: str | Path) -> Path:
 def console_tables(run_dir: str | Path) -> list[tuple[str, pd.DataFrame]]:
     """The report's tables as (title, frame of formatted strings), in report
     order, for the CLI to print with rich. "A/A control" appears only when the
-    run holds such a pair, "Not compared" only when some cell lacks a
-    baseline; the others are always there (maybe empty)."""
+    run holds such a pair; each scenario adds its own tables (titled
+    "<scenario>: ..."); the others are always there (maybe empty)."""
     samples, manifest = load_run(run_dir)
     return list(_Facts(samples, manifest).tables.items())
 
@@ -185,19 +140,32 @@ class _Facts:
             raise ValueError(f"manifest of run {manifest.get('run_id')!r} has no baseline_server")
         self.medians = cell_medians(samples)
         self.stats = cell_stats(samples, _STATS_METRICS)
-        self.compared = compare(samples, self.baseline)
-        self.unmatched = not_compared(samples, self.baseline)
+        self.ci = {(*key, m): (lo, hi, cv) for *key, m, lo, hi, cv in zip(
+            *(self.stats[c] for c in [*KEYS, "metric", "ci_low", "ci_high", "cv"]))}
+        self.saturation = client_saturation(samples)
+        self.saturated_reps = {tuple(r[c] for c in KEYS): len(r["saturated"])
+                               for r in self.saturation.to_dict("records")}
+        self.compared = _by_scenario(compare(samples, self.baseline, self.saturation,
+                                             self.medians))
+        self.unmatched = not_compared(samples, self.baseline, self.medians)
         self.controls = aa_controls(samples)
         self.cells = manifest.get("cells") or []
-        self.warnings = stability_warnings(self.stats, self.cells)
-        # Show the scenario only when a run has more than one: one column less.
-        self.show_scenario = self.medians["scenario"].nunique() > 1
+        self.warnings = stability_warnings(self.stats, self.cells, self.saturation)
+        firsts = samples.drop_duplicates("metric")
+        self.units = dict(zip(firsts["metric"], firsts["unit"]))
+        self.metric_order = list(firsts["metric"])
+        # Name the scenario and variant only when a run has more than one.
+        self.show_scenario = len(self.medians[["scenario", "variant"]].drop_duplicates()) > 1
         # Coordinates a verdict sentence must name: those that vary in the run.
         self.varying = {
-            c for c in ["workers", "threads", "python", "django", "asgiref", "scenario"]
+            c for c in ["workers", "threads", "python", "django", "asgiref", "scenario",
+                        "variant"]
             if self.medians[c].nunique() > 1
         }
-        self.ratio_title = f"Compared with the WSGI baseline ({self.baseline})"
+        # Scenarios measured but without a p50 to give a verdict on.
+        has_p50 = self.medians.groupby("scenario")["latency_p50"].count()
+        self.unjudged = scenario_order(has_p50[has_p50 == 0].index)
+        self.sections = scenario_sections(self)
 
         self.tables: dict[str, pd.DataFrame] = {
             VERDICT_TITLE: verdict_table(self.compared, self.varying),
@@ -205,66 +173,38 @@ class _Facts:
         }
         if not self.controls.empty:
             self.tables[CONTROL_TITLE] = control_table(self.controls, self._ids())
-        self.tables[MEDIANS_TITLE] = self._medians_table()
-        self.tables[self.ratio_title] = self._ratio_table()
-        if not self.unmatched.empty:
-            self.tables[UNMATCHED_TITLE] = self._unmatched_table()
+        for section in self.sections:
+            self.tables.update({title: table for title, _, table in section.tables})
         self.tables[FAILED_TITLE] = self._failed_table()
 
     def _ids(self) -> list[str]:
-        return [*_CELL_COLUMNS, "scenario"] if self.show_scenario else list(_CELL_COLUMNS)
-
-    def _medians_table(self) -> pd.DataFrame:
-        # The baseline first within its group: it is what the other rows are
-        # read against. A stable sort keeps summary.py's order otherwise.
-        medians = self._medians_with_stats()
-        medians = medians.assign(_other=medians["server"] != self.baseline)
-        group = [c for c in GROUP_COLUMNS if c in medians.columns]
-        medians = medians.sort_values([*group, "_other"], kind="stable")
-        return fmt.display(medians, self._ids(), _MEDIAN_COLUMNS)
-
-    def _medians_with_stats(self) -> pd.DataFrame:
-        """The medians plus, per metric of STABILITY_METRICS, a "<metric> ci"
-        column of (low, high) and a "<metric> cv" column."""
-        out = self.medians
-        for metric in STABILITY_METRICS:
-            rows = self.stats[self.stats["metric"] == metric]
-            extra = pd.DataFrame({
-                "cell_id": rows["cell_id"], "scenario": rows["scenario"],
-                f"{metric} ci": list(zip(rows["ci_low"], rows["ci_high"])),
-                f"{metric} cv": rows["cv"],
-            })
-            out = out.merge(extra, on=["cell_id", "scenario"], how="left")
-        return out
-
-    def _ratio_table(self) -> pd.DataFrame:
-        ratios = self.compared.copy()
-        ratios["p50_diff_ci"] = list(zip(ratios["p50_diff_low"], ratios["p50_diff_high"]))
-        ratios["throughput_ratio_ci"] = list(
-            zip(ratios["throughput_ratio_low"], ratios["throughput_ratio_high"])
-        )
-        ratios["baseline"] = [
-            f"{s} ({w}w)" for s, w in zip(ratios["baseline_server"], ratios["baseline_workers"])
-        ]
-        return fmt.display(ratios, [*self._ids(), "baseline"], _RATIO_COLUMNS)
-
-    def _unmatched_table(self) -> pd.DataFrame:
-        return fmt.display(self.unmatched, [*self._ids(), "reason"], [])
+        return [*CELL_COLUMNS, "scenario", "variant"] if self.show_scenario else list(CELL_COLUMNS)
 
     def _failed_table(self) -> pd.DataFrame:
-        # Every cell the manifest does not call "ok" (the runner writes
-        # "failed"; anything else is listed too rather than dropped).
-        rows = [
-            {
-                "cell_id": str(c.get("cell_id", "?")),
-                **{k: fmt.text(c.get(k)) for k in _CELL_COLUMNS},
-                "status": fmt.text(c.get("status")),
-                "reason": fmt.text(c.get("reason")) if c.get("reason") else "(no reason recorded)",
-            }
-            for c in self.cells
-            if c.get("status") != "ok"
-        ]
-        return pd.DataFrame(rows, columns=["cell_id", *_CELL_COLUMNS, "status", "reason"])
+        """Every cell the manifest does not call "ok" (partial or failed;
+        anything else is listed too rather than dropped): one row per failed
+        repetition, or one with the cell's reason when it has no failure list
+        (an install that failed, a run from before scenarios)."""
+        rows = []
+        for c in self.cells:
+            if c.get("status") == "ok":
+                continue
+            cell = {"cell_id": str(c.get("cell_id", "?")),
+                    **{k: fmt.text(c.get(k)) for k in CELL_COLUMNS},
+                    "status": fmt.text(c.get("status"))}
+            failures = c.get("failures") or [{"reason": c.get("reason")}]
+            rows += [{**cell, **{k: fmt.text(f.get(k)) for k in
+                                 ("scenario", "variant", "repetition", "raw")},
+                      "reason": fmt.text(f.get("reason")) if f.get("reason")
+                      else "(no reason recorded)"} for f in failures]
+        return pd.DataFrame(rows, columns=_FAILED_COLUMNS)
+
+    def _where(self, row) -> str:
+        """A row's cell, and its scenario and variant when the run has several."""
+        if not self.show_scenario:
+            return fmt.label(row)
+        variant = "" if row["variant"] == DEFAULT_VARIANT else f" {row['variant']}"
+        return f"{fmt.label(row)} [{row['scenario']}{variant}]"
 
     def checks(self) -> list[str]:
         return [self._repetitions_check(), self._saturation_check(), self._errors_check()]
@@ -274,8 +214,8 @@ class _Facts:
         if asked is None:
             return "Repetitions: the protocol does not say how many were asked; not checked."
         short = [
-            f"{fmt.label(row)} ({int(row['repetitions'])} of {asked})"
-            for _, row in self.medians.iterrows()
+            f"{self._where(row)} ({int(row['repetitions'])} of {asked})"
+            for row in self.medians.to_dict("records")
             if row["repetitions"] < asked
         ]
         # A cell the runner calls ok but with no sample at all would otherwise
@@ -291,28 +231,33 @@ class _Facts:
         return f"**Fewer repetitions than the {asked} asked**: " + "; ".join(short) + "."
 
     def _saturation_check(self) -> str:
-        hot = self.medians[self.medians["client_cpu_percent"] > CLIENT_CPU_SATURATED]
-        if hot.empty:
-            return (
-                f"Load generator: median client CPU is at most {CLIENT_CPU_SATURATED:g} %"
-                " in every cell."
-            )
-        cells = "; ".join(
-            f"{fmt.label(row)} ({row['client_cpu_percent']:.1f} %)" for _, row in hot.iterrows()
-        )
-        return (
-            f"**Load generator likely saturated** (median client CPU above"
-            f" {CLIENT_CPU_SATURATED:g} %): {cells}. These figures may measure the client,"
-            " not the server."
-        )
+        if self.saturation.empty:
+            return ("Load generator: no measured window had a saturated client (runner flag;"
+                    f" for runs without it, client CPU above {CLIENT_CPU_SATURATED:g} %).")
+        cells = "; ".join(f"{self._where(row)}: {saturation_text(row)}"
+                          for row in self.saturation.to_dict("records"))
+        return (f"**Load generator likely saturated**: {cells}. These figures may measure the"
+                " client, not the server.")
 
     def _errors_check(self) -> str:
         # Latency of failing requests is not latency of the view: say so.
         bad = self.medians[self.medians["errors"].fillna(0) > 0]
         if bad.empty:
             return "Errors: no cell reported request errors."
-        cells = "; ".join(f"{fmt.label(row)} ({row['errors']:g})" for _, row in bad.iterrows())
+        cells = "; ".join(f"{self._where(row)} ({row['errors']:g})"
+                          for row in bad.to_dict("records"))
         return f"**Request errors** (median per repetition): {cells}."
+
+
+def _by_scenario(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the report's order of scenarios, then of variants (c=1
+    before c=16); a stable sort keeps summary.py's order within."""
+    if frame.empty:
+        return frame
+    scenarios = {s: i for i, s in enumerate(scenario_order(frame["scenario"]))}
+    key = frame.assign(_s=frame["scenario"].map(scenarios),
+                       _v=frame["variant"].map(variant_rank(frame["variant"])))
+    return key.sort_values(["_s", "_v"], kind="stable").drop(columns=["_s", "_v"])
 
 
 # --------------------------------------------------------------------------
@@ -321,18 +266,34 @@ class _Facts:
 
 def _how_measured(manifest: dict) -> str:
     protocol = manifest.get("protocol") or {}
-    hosts = manifest.get("hosts") or {}
-    parts = [
-        f"Latency model: {protocol.get('latency_model', 'not recorded')}.",
-        "Each repetition of a cell warmed the server up for"
-        f" {fmt.seconds(protocol.get('warmup_s'))} and then measured a {fmt.seconds(protocol.get('duration_s'))} window;"
-        f" {protocol.get('repetitions', '?')} repetitions per cell"
-        f" (order shuffled with seed {protocol.get('seed', '?')}),"
-        f" {protocol.get('connections', '?')} connection(s),"
-        f" {protocol.get('threads', '?')} load-generator thread(s).",
-    ]
+    scenarios = protocol.get("scenarios")
+    if scenarios is None:  # a run from before scenarios: one wrk set-up for all
+        parts = [
+            f"Latency model: {protocol.get('latency_model', 'not recorded')}.",
+            "Each repetition of a cell warmed the server up for"
+            f" {fmt.seconds(protocol.get('warmup_s'))} and then measured a"
+            f" {fmt.seconds(protocol.get('duration_s'))} window;"
+            f" {protocol.get('repetitions', '?')} repetitions per cell"
+            f" (order shuffled with seed {protocol.get('seed', '?')}),"
+            f" {protocol.get('connections', '?')} connection(s),"
+            f" {protocol.get('threads', '?')} load-generator thread(s).",
+        ]
+    else:
+        models = protocol.get("latency_models") or {}
+        parts = [
+            "Each repetition of a cell, scenario and variant ran on a fresh server, warmed up"
+            f" for {fmt.seconds(protocol.get('warmup_s'))}, then measured a"
+            f" {fmt.seconds(protocol.get('duration_s'))} window (unless its scenario says"
+            f" otherwise); {protocol.get('repetitions', '?')} repetitions, in an order"
+            f" shuffled with seed {protocol.get('seed', '?')}.",
+            "Scenarios: " + "; ".join(f"{name} ({_params(params)})" for name, params in
+                                      scenarios.items()) + ".",
+            "Latency models: " + "; ".join(f"{name}: {model}" for name, model in
+                                           models.items()) + "." if models else
+            "Latency models: not recorded.",
+        ]
     for role in ("server", "client"):
-        host = hosts.get(role) or {}
+        host = _host(manifest.get("hosts") or {}, role)
         text = f"The {role} host ran on CPU set `{host.get('cpus', '?')}`"
         facts = host.get("facts") or {}
         cpu = _fact(facts, "cpu_model", "cpu_model_name", "model_name", "cpu")
@@ -341,6 +302,20 @@ def _how_measured(manifest: dict) -> str:
         parts.append(text + (f" ({', '.join(extra)})." if extra else "."))
     parts.append("Every figure below is a median over repetitions.")
     return " ".join(parts)
+
+
+def _params(params: dict) -> str:
+    if not params:
+        return "no parameters"
+    return ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                     for k, v in params.items())
+
+
+def _host(hosts: dict, role: str) -> dict:
+    """The host of ``role``: keyed by role (older runs) or carrying it."""
+    if role in hosts:
+        return hosts[role] or {}
+    return next((h for h in hosts.values() if isinstance(h, dict) and h.get("role") == role), {})
 
 
 def _fact(facts: dict, *names: str) -> str | None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
+from analysis.saturation import client_saturation, saturation_text
 from analysis.summary import (
     CELL_COLUMNS,
     KEYS,
@@ -58,10 +59,6 @@ CV_WARN = 0.10
 # Metrics whose CV is checked: the ones the verdicts rest on. Tail latency
 # (p99) is noisy by nature and would warn on every run.
 STABILITY_METRICS = ("latency_p50", "requests_per_s")
-# Above this median client CPU (% of one core; wrk runs one thread) the load
-# generator is likely measuring itself rather than the server (DESIGN.md,
-# "Known traps").
-CLIENT_CPU_SATURATED = 90.0
 # Smallest p50 change called slower/faster, as |ratio - 1| (like pyperf's
 # --min-speed or asv's --factor, which defaults to 10 %). 5 %: below it the
 # per-request cost is too small to decide between servers on, and the steady
@@ -81,10 +78,11 @@ _MAX_VALUES_PER_CALL = 4_000_000
 
 _STATS_COLUMNS = [*KEYS, *CELL_COLUMNS, "metric", "repetitions", "median", "ci_low", "ci_high",
                   "cv"]
-_WARNING_COLUMNS = ["cell_id", "scenario", "server", "interface", "workers", "threads", "kind",
-                    "message"]
-_CONTROL_COLUMNS = ["cell_id", "twin_cell_id", "scenario", *CELL_COLUMNS, "repetitions",
-                    "twin_repetitions", "p50_diff_ms", "p50_diff_low", "p50_diff_high"]
+_WARNING_COLUMNS = ["cell_id", "scenario", "variant", "server", "interface", "workers", "threads",
+                    "kind", "message"]
+_CONTROL_COLUMNS = ["cell_id", "twin_cell_id", "scenario", "variant", *CELL_COLUMNS,
+                    "repetitions", "twin_repetitions", "p50_diff_ms", "p50_diff_low",
+                    "p50_diff_high"]
 
 
 # --------------------------------------------------------------------------
@@ -92,7 +90,7 @@ _CONTROL_COLUMNS = ["cell_id", "twin_cell_id", "scenario", *CELL_COLUMNS, "repet
 
 
 def cell_stats(samples: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per (cell_id, scenario, metric): the cell columns,
+    """One row per (cell_id, scenario, variant, metric): the cell columns,
     ``repetitions`` (with a value for that metric), ``median`` over
     repetitions, its bootstrap interval ``ci_low``/``ci_high`` (NaN below
     :data:`MIN_REPETITIONS`), and ``cv``, the coefficient of variation
@@ -128,32 +126,34 @@ def cell_stats(samples: pd.DataFrame, metrics: Sequence[str] | None = None) -> p
     return out[_STATS_COLUMNS]
 
 
-def stability_warnings(stats: pd.DataFrame, cells: Sequence[dict] = ()) -> pd.DataFrame:
+def stability_warnings(stats: pd.DataFrame, cells: Sequence[dict] = (),
+                       saturation: pd.DataFrame | None = None) -> pd.DataFrame:
     """pyperf-style warnings, one row per problem: ``kind`` is one of
     "failed", "few repetitions", "noisy", "client saturated", and
     ``message`` says it in words.
 
     ``stats`` is :func:`cell_stats` output (it needs the
-    :data:`STABILITY_METRICS` and ``client_cpu_percent`` rows to check
-    those); ``cells`` is the manifest's cell list, for failed cells.
+    :data:`STABILITY_METRICS` rows to check those); ``cells`` is the
+    manifest's cell list, for failed and partial cells; ``saturation`` is
+    :func:`client_saturation` output (no saturation check without it).
     """
-    who = _WARNING_COLUMNS[:6]
+    who = _WARNING_COLUMNS[:7]
     rows: list[dict] = []
     for cell in cells:
         if cell.get("status") != "ok":
-            reason = cell.get("reason") or "no reason recorded"
-            rows.append({**{c: cell.get(c) for c in who}, "scenario": None,
-                         "kind": "failed", "message": f"{cell.get('status')}: {reason}"})
+            rows.append({**{c: cell.get(c) for c in who}, "scenario": None, "variant": None,
+                         "kind": "failed", "message": _failure_message(cell)})
 
     # Each check selects its rows at once (a big run has thousands of cells),
     # then the warnings are put back in the cells' order.
-    cell_order = dict.fromkeys(zip(stats["cell_id"], stats["scenario"]))
-    order = {key: i for i, key in enumerate(cell_order)}
+    keyed = [stats[KEYS]] + ([saturation[KEYS]] if saturation is not None else [])
+    order = {key: i for i, key in enumerate(dict.fromkeys(
+        key for frame in keyed for key in zip(*(frame[c] for c in KEYS))))}
     found: list[tuple[int, int, dict]] = []
 
     def add(frame: pd.DataFrame, check: int, kind: str, message) -> None:
         for row in frame.to_dict("records"):
-            found.append((order[(row["cell_id"], row["scenario"])], check,
+            found.append((order[tuple(row[c] for c in KEYS)], check,
                           {**{c: row[c] for c in who}, "kind": kind, "message": message(row)}))
 
     most = stats.groupby(KEYS, dropna=False, sort=False)["repetitions"].transform("max")
@@ -163,12 +163,20 @@ def stability_warnings(stats: pd.DataFrame, cells: Sequence[dict] = ()) -> pd.Da
     noisy = stats[stats["metric"].isin(STABILITY_METRICS) & (stats["cv"] >= CV_WARN)]
     add(noisy, 1, "noisy", lambda r: f"{_METRIC_NAMES.get(r['metric'], r['metric'])} varies"
         f" {r['cv'] * 100:.1f} % between repetitions (std/mean; warn at {CV_WARN * 100:g} %)")
-    hot = stats[(stats["metric"] == "client_cpu_percent")
-                & (stats["median"] > CLIENT_CPU_SATURATED)]
-    add(hot, 2, "client saturated", lambda r: f"median client CPU {r['median']:.1f} % >"
-        f" {CLIENT_CPU_SATURATED:g} %: the load generator may be measuring itself")
+    if saturation is not None:
+        add(saturation, 2, "client saturated", lambda r: saturation_text(r)
+            + ": the load generator may be measuring itself")
     rows += [row for *_, row in sorted(found, key=lambda f: f[:2])]
     return pd.DataFrame(rows, columns=_WARNING_COLUMNS)
+
+
+def _failure_message(cell: dict) -> str:
+    """"failed: reason", or for a cell with several failed repetitions the
+    first and how many more (report.md lists them all)."""
+    failures = cell.get("failures") or []
+    reason = cell.get("reason") or "no reason recorded"
+    more = f" (and {len(failures) - 1} more failure(s))" if len(failures) > 1 else ""
+    return f"{cell.get('status')}: {reason}{more}"
 
 
 # --------------------------------------------------------------------------
@@ -178,7 +186,7 @@ def stability_warnings(stats: pd.DataFrame, cells: Sequence[dict] = ()) -> pd.Da
 def aa_controls(samples: pd.DataFrame) -> pd.DataFrame:
     """A/A control pairs: cells identical in every column but ``cell_id``
     (two configurations the runner measured as if different, though they are
-    the same). One row per pair and scenario, with the p50 difference
+    the same). One row per pair, scenario and variant, with the p50 difference
     (twin minus cell) and its bootstrap interval: what the lab reports as a
     difference when there is none, i.e. the noise floor. Empty when the run
     holds no such pair.
@@ -187,17 +195,23 @@ def aa_controls(samples: pd.DataFrame) -> pd.DataFrame:
              for b in twins[i + 1:]]
     if not pairs:
         return pd.DataFrame(columns=_CONTROL_COLUMNS)
-    medians = cell_medians(samples).set_index(KEYS)
+    medians = cell_medians(samples)
+    cells = {key: row for key, row in zip(zip(*(medians[c] for c in KEYS)),
+                                          medians.to_dict("records"))}
+    units: dict[str, set] = defaultdict(set)  # cell_id -> its (scenario, variant)s
+    for cell_id, scenario, variant in cells:
+        units[cell_id].add((scenario, variant))
     values = _rep_values(samples, ["latency_p50"])
     rows, items = [], []
     for a, b in pairs:
-        for scenario in sorted(set(medians.loc[a].index) & set(medians.loc[b].index)):
-            x = values.get((b, scenario, "latency_p50"), np.empty(0))
-            y = values.get((a, scenario, "latency_p50"), np.empty(0))
-            cell = medians.loc[(a, scenario)]
+        for scenario, variant in sorted(units[a] & units[b]):
+            x = values.get((b, scenario, variant, "latency_p50"), np.empty(0))
+            y = values.get((a, scenario, variant, "latency_p50"), np.empty(0))
+            cell = cells[(a, scenario, variant)]
             rows.append({"cell_id": a, "twin_cell_id": b, "scenario": scenario,
-                         **{c: cell[c] for c in CELL_COLUMNS}, "repetitions": len(y),
-                         "twin_repetitions": len(x), "p50_diff_ms": _diff(x, y)})
+                         "variant": variant, **{c: cell[c] for c in CELL_COLUMNS},
+                         "repetitions": len(y), "twin_repetitions": len(x),
+                         "p50_diff_ms": _diff(x, y)})
             items.append((x, y))
     out = pd.DataFrame(rows, columns=_CONTROL_COLUMNS)
     out["p50_diff_low"], out["p50_diff_high"] = _intervals(_diff_of_medians, items)
@@ -232,50 +246,75 @@ def decide(diff_low: float, diff_high: float, ratio: float, diff: float = math.n
     return (SLOWER if diff_low > 0 else FASTER), ""
 
 
-def compare(samples: pd.DataFrame, baseline_server: str) -> pd.DataFrame:
+def compare(samples: pd.DataFrame, baseline_server: str,
+            saturation: pd.DataFrame | None = None,
+            medians: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each cell against its WSGI baseline (the pairing of
-    ``summary.asgi_vs_wsgi``: same python, django, asgiref, view, scenario),
-    one row per compared cell and scenario.
+    ``summary.asgi_vs_wsgi``: same python, django, asgiref, view, scenario
+    and variant), one row per compared cell, scenario and variant that has a
+    p50 latency on both sides (io-mix, say, has none: its own report section
+    shows it).
 
     Columns: those of ``asgi_vs_wsgi`` (point ratios and the p50 difference
     of medians), plus ``repetitions``/``baseline_repetitions``, the bootstrap
     intervals ``p50_diff_low/high``, ``p50_ratio_low/high`` and
     ``throughput_ratio_low/high`` (the two cells' repetitions resampled
     independently), ``noise_floor_ms`` (largest |A/A p50 difference| in the
-    scenario, NaN without a control), ``verdict`` and ``why`` (:func:`decide`).
+    scenario and variant, NaN without a control), ``verdict`` and ``why``
+    (:func:`decide`), and ``saturated_client``: "" or which side's windows
+    had a saturated client (:func:`client_saturation`), which the verdict
+    then rests on. ``saturation`` and ``medians``: :func:`client_saturation`
+    and ``summary.cell_medians`` of ``samples``, if already computed.
     """
-    ratios = asgi_vs_wsgi(_comparable_medians(samples), baseline_server)
+    ratios = asgi_vs_wsgi(_comparable_medians(samples, medians), baseline_server)
     values = _rep_values(samples, ["latency_p50", "requests_per_s"])
     controls = aa_controls(samples)
-    floors = controls.assign(size=controls["p50_diff_ms"].abs()).groupby("scenario")["size"].max()
+    floors = (controls.assign(size=controls["p50_diff_ms"].abs())
+              .groupby(["scenario", "variant"])["size"].max())
 
-    def reps(cell_id: str, scenario: str, metric: str) -> np.ndarray:
-        return values.get((cell_id, scenario, metric), np.empty(0))
+    def reps(cell_id: str, r, metric: str) -> np.ndarray:
+        return values.get((cell_id, r.scenario, r.variant, metric), np.empty(0))
 
-    p50 = [(reps(r.cell_id, r.scenario, "latency_p50"),
-            reps(r.baseline_cell_id, r.scenario, "latency_p50")) for r in ratios.itertuples()]
-    rps = [(reps(r.cell_id, r.scenario, "requests_per_s"),
-            reps(r.baseline_cell_id, r.scenario, "requests_per_s")) for r in ratios.itertuples()]
+    p50 = [(reps(r.cell_id, r, "latency_p50"), reps(r.baseline_cell_id, r, "latency_p50"))
+           for r in ratios.itertuples()]
+    rps = [(reps(r.cell_id, r, "requests_per_s"), reps(r.baseline_cell_id, r, "requests_per_s"))
+           for r in ratios.itertuples()]
     out = ratios.copy()
     out["repetitions"] = [len(x) for x, _ in p50]
     out["baseline_repetitions"] = [len(y) for _, y in p50]
     out["p50_diff_low"], out["p50_diff_high"] = _intervals(_diff_of_medians, p50)
     out["p50_ratio_low"], out["p50_ratio_high"] = _intervals(_ratio_of_medians, p50)
     out["throughput_ratio_low"], out["throughput_ratio_high"] = _intervals(_ratio_of_medians, rps)
-    out["noise_floor_ms"] = [float(floors.get(s, math.nan)) for s in out["scenario"]]
+    out["noise_floor_ms"] = [float(floors.get((s, v), math.nan))
+                             for s, v in zip(out["scenario"], out["variant"])]
     decided = [
         decide(r.p50_diff_low, r.p50_diff_high, r.p50_ratio, r.p50_diff_ms, r.noise_floor_ms)
         for r in out.itertuples()
     ]
     out["verdict"] = [v for v, _ in decided]
     out["why"] = [w for _, w in decided]
+    if saturation is None:
+        saturation = client_saturation(samples)
+    hot = {tuple(row[c] for c in KEYS): row for row in saturation.to_dict("records")}
+    out["saturated_client"] = [_saturation_note(hot, r) for r in out.itertuples()]
     return out
 
 
-def not_compared(samples: pd.DataFrame, baseline_server: str) -> pd.DataFrame:
+def _saturation_note(hot: dict, r) -> str:
+    """Which side of a comparison had saturated client windows, in words."""
+    notes = []
+    for side, cell_id in (("this cell", r.cell_id), ("the baseline", r.baseline_cell_id)):
+        row = hot.get((cell_id, r.scenario, r.variant))
+        if row is not None:
+            notes.append(f"{side}: {saturation_text(row)}")
+    return "; ".join(notes)
+
+
+def not_compared(samples: pd.DataFrame, baseline_server: str,
+                 medians: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells :func:`compare` left out, with a ``reason``
     (``summary.unmatched_cells`` on the same pairing)."""
-    return unmatched_cells(_comparable_medians(samples), baseline_server)
+    return unmatched_cells(_comparable_medians(samples, medians), baseline_server)
 
 
 # --------------------------------------------------------------------------
@@ -299,17 +338,21 @@ def _twin_sets(samples: pd.DataFrame) -> list[list[str]]:
     return [list(ids) for ids in sets if len(ids) > 1]
 
 
-def _comparable_medians(samples: pd.DataFrame) -> pd.DataFrame:
+def _comparable_medians(samples: pd.DataFrame, medians: pd.DataFrame | None = None
+                        ) -> pd.DataFrame:
     """Cell medians without the twins of A/A pairs (all but the first
     cell_id of each set): a twin is the control, and two identical baseline
-    cells would otherwise make the baseline ambiguous."""
-    medians = cell_medians(samples)
+    cells would otherwise make the baseline ambiguous. Only rows with a p50
+    latency: the verdict is about it, and a scenario without one (io-mix's
+    elapsed seconds, a ramp's per-step figures) is shown in its own section."""
+    medians = cell_medians(samples) if medians is None else medians
     twins = {cell_id for ids in _twin_sets(samples) for cell_id in ids[1:]}
-    return medians[~medians["cell_id"].isin(twins)].reset_index(drop=True)
+    keep = ~medians["cell_id"].isin(twins) & medians["latency_p50"].notna()
+    return medians[keep].reset_index(drop=True)
 
 
 def _rep_values(samples: pd.DataFrame, metrics: list[str]) -> dict[tuple, np.ndarray]:
-    """{(cell_id, scenario, metric): per-repetition values} for ``metrics``."""
+    """{(cell_id, scenario, variant, metric): per-repetition values}."""
     subset = samples[samples["metric"].isin(metrics)]
     per_rep = per_repetition(subset).dropna(subset=["value"])
     return {key: group.to_numpy() for key, group in

@@ -6,16 +6,21 @@ built by hand and the report and CLI share the exact same numbers.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 # The coordinates that describe a cell in the sample table (DESIGN.md, "Cell").
 CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
-KEYS = ["cell_id", "scenario"]
+# One measured thing: a cell under one variant of one scenario (e.g.
+# concurrency "c=16"). Its repetitions are the observations.
+KEYS = ["cell_id", "scenario", "variant"]
 # What identifies one repetition; run_id too, since a frame may hold several runs.
 REPETITION_KEYS = ["run_id", "repetition"]
 # Cells are only comparable when the software under test and the workload are
-# the same; server, interface and workers are what the comparison varies.
-GROUP_COLUMNS = ["python", "django", "asgiref", "view", "scenario"]
+# the same (down to the variant: c=16 is never read against c=1); server,
+# interface and workers are what the comparison varies.
+GROUP_COLUMNS = ["python", "django", "asgiref", "view", "scenario", "variant"]
 
 METRICS = [
     "latency_p50",
@@ -28,7 +33,11 @@ METRICS = [
     "server_cpu_percent",
     "server_rss_mb",
     "server_threads",
+    "server_uss_mb",
     "client_cpu_percent",
+    "client_cpu_share",
+    "client_saturated",
+    "littles_law_ratio",
 ]
 
 NO_BASELINE = "no WSGI baseline"
@@ -54,8 +63,9 @@ _UNMATCHED_COLUMNS = ["cell_id", "server", "interface", "workers", "threads", *G
 
 
 def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell_id, scenario): cell columns, ``repetitions``, and
-    per metric the median over repetitions (column named as the metric).
+    """One row per (cell_id, scenario, variant): cell columns,
+    ``repetitions``, and per metric the median over repetitions (column
+    named as the metric).
 
     Medians, not means: with few repetitions one disturbed repetition (a
     noisy neighbour, a GC pause in the load generator) should not move the
@@ -93,8 +103,8 @@ def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_repetition(samples: pd.DataFrame) -> pd.DataFrame:
-    """One value per (cell_id, scenario, repetition, metric): the cell
-    columns, ``run_id``, ``repetition``, ``metric`` and ``value``.
+    """One value per (cell_id, scenario, variant, repetition, metric): the
+    cell columns, ``run_id``, ``repetition``, ``metric`` and ``value``.
 
     A repetition is identified by (run_id, repetition), so a frame holding
     several runs (:func:`analysis.load.load_runs`) keeps run A's repetition 1
@@ -108,7 +118,7 @@ def per_repetition(samples: pd.DataFrame) -> pd.DataFrame:
 def asgi_vs_wsgi(medians: pd.DataFrame, baseline_server: str) -> pd.DataFrame:
     """Ratios of each ASGI cell, and of each non-baseline WSGI cell, to the
     WSGI baseline cell of its group (same python, django, asgiref, view,
-    scenario).
+    scenario and variant).
 
     One table: the ``interface`` column says whether a row is an ASGI server
     or another WSGI server (e.g. granian-wsgi) measured against the same
@@ -129,10 +139,16 @@ def unmatched_cells(medians: pd.DataFrame, baseline_server: str) -> pd.DataFrame
 def _pair(medians: pd.DataFrame, baseline_server: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows: list[dict] = []
     unmatched: list[dict] = []
-    # Plain dicts, not pandas rows: a big run has thousands of cells, and
-    # per-row pandas indexing would dominate the report's time.
-    for _, group in medians.groupby(GROUP_COLUMNS, dropna=False, sort=False):
-        cells = group.to_dict("records")
+    # Plain dicts, not pandas rows or groupby: a big run has thousands of
+    # cells, and per-row or per-group pandas work would dominate the report's
+    # time. Only the columns the ratios need are copied.
+    needed = [*dict.fromkeys(["cell_id", "server", "interface", "workers", "threads",
+                              *GROUP_COLUMNS, *_RATIO_METRICS])]
+    groups: dict[tuple, list[dict]] = {}
+    for cell in medians.reindex(columns=needed).to_dict("records"):
+        key = tuple(None if _missing(cell[c]) else cell[c] for c in GROUP_COLUMNS)
+        groups.setdefault(key, []).append(cell)
+    for cells in groups.values():
         wsgi = [c for c in cells if c["interface"] == "wsgi"]
         candidates = [c for c in wsgi if c["server"] == baseline_server]
         if not candidates and len(wsgi) == 1:
@@ -151,6 +167,13 @@ def _pair(medians: pd.DataFrame, baseline_server: str) -> tuple[pd.DataFrame, pd
     ratios = _sorted(pd.DataFrame(rows, columns=_RATIO_COLUMNS))
     missing = _sorted(pd.DataFrame(unmatched, columns=_UNMATCHED_COLUMNS))
     return ratios, missing
+
+
+_RATIO_METRICS = ["latency_p50", "latency_p99", "latency_mean", "requests_per_s"]
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _choose_baseline(candidates: list[dict], cell: dict, baseline_server: str):
@@ -189,10 +212,26 @@ def _ratios(cell: dict, base: dict) -> dict:
     }
 
 
+def variant_rank(variants) -> dict[str, int]:
+    """{label: position} with numbers compared as numbers, so the levels of
+    a sweep read c=1, c=4, c=16, c=64 rather than c=1, c=16, c=4, c=64."""
+    return {label: i for i, label in enumerate(sorted(set(map(str, variants)), key=_natural))}
+
+
+def _natural(label: str) -> list[tuple]:
+    return [(0, float(part), "") if i % 2 else (1, 0.0, part)
+            for i, part in enumerate(re.split(r"(\d+(?:\.\d+)?)", label)) if part]
+
+
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    """A stable, readable order: by group, WSGI before ASGI, then server."""
+    """A stable, readable order: by group (variants in their natural order),
+    WSGI before ASGI, then server."""
     if frame.empty:
         return frame.reset_index(drop=True)
     order = frame.assign(_wsgi_first=(frame["interface"] != "wsgi"))
-    by = [c for c in [*GROUP_COLUMNS, "_wsgi_first", "server", "workers"] if c in order.columns]
-    return order.sort_values(by, kind="stable").drop(columns="_wsgi_first").reset_index(drop=True)
+    if "variant" in order.columns:
+        order["_variant"] = order["variant"].map(variant_rank(order["variant"]))
+    group = ["_variant" if c == "variant" else c for c in GROUP_COLUMNS]
+    by = [c for c in [*group, "_wsgi_first", "server", "workers"] if c in order.columns]
+    helpers = [c for c in ("_wsgi_first", "_variant") if c in order.columns]
+    return order.sort_values(by, kind="stable").drop(columns=helpers).reset_index(drop=True)

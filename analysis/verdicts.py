@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import formatting as fmt
+from analysis.saturation import CLIENT_CPU_SATURATED
 from analysis.stats import (
-    CLIENT_CPU_SATURATED,
     CONFIDENCE,
     CV_WARN,
     FASTER,
@@ -27,8 +27,9 @@ WARNINGS_TITLE = "Stability warnings"
 CONTROL_TITLE = "A/A control (noise floor)"
 
 # Coordinates a sentence names when they vary in the run ("to the drf view
-# (Python 3.12, scenario c64)"); constant ones go without saying.
-_CONTEXT = {"python": "Python", "django": "Django", "asgiref": "asgiref", "scenario": "scenario"}
+# (Python 3.12, scenario concurrency c=16)"); constant ones go without saying.
+_CONTEXT = {"python": "Python", "django": "Django", "asgiref": "asgiref"}
+DEFAULT_VARIANT = "default"
 
 
 def verdict_table(compared: pd.DataFrame, varying: set[str]) -> pd.DataFrame:
@@ -46,6 +47,8 @@ def finding(r, varying: set[str]) -> str:
     who = _who(r.interface, r.server, r.workers, r.threads, varying)
     base = _who("wsgi", r.baseline_server, r.baseline_workers, None, varying)
     context = [f"{name} {getattr(r, c)}" for c, name in _CONTEXT.items() if c in varying]
+    if {"scenario", "variant"} & varying:
+        context.append(workload(r.scenario, r.variant))
     view = f"the {r.view} view" + (f" ({', '.join(context)})" if context else "")
     diff = f"{fmt.num(r.p50_diff_ms, 3, True)} ms {fmt.ci((r.p50_diff_low, r.p50_diff_high), True)}"
     if r.verdict == SLOWER:
@@ -61,14 +64,24 @@ def finding(r, varying: set[str]) -> str:
         f" throughput ×{fmt.num(r.throughput_ratio, 3)}"
         f" {fmt.ci((r.throughput_ratio_low, r.throughput_ratio_high))}."
     )
-    return text + (f" Not significant: {r.why}." if r.why else "")
+    text += f" Not significant: {r.why}." if r.why else ""
+    saturated = getattr(r, "saturated_client", "")
+    if saturated:
+        text += (f" This verdict rests on a saturated client ({saturated}): the figures may"
+                 " describe the load generator rather than the server.")
+    return text
+
+
+def workload(scenario, variant) -> str:
+    """"scenario concurrency c=16"; a scenario's only variant goes unnamed."""
+    return f"scenario {scenario}" + ("" if variant == DEFAULT_VARIANT else f" {variant}")
 
 
 def warnings_table(warnings: pd.DataFrame, show_scenario: bool) -> pd.DataFrame:
     """``stats.stability_warnings`` for display, one ``warning`` per row."""
     ids = ["cell_id", "server", "interface", "workers", "threads"]
     if show_scenario:
-        ids.append("scenario")
+        ids += ["scenario", "variant"]
     out = fmt.display(warnings, ids, [])
     out["warning"] = list(warnings["message"])
     return out
@@ -86,9 +99,10 @@ def control_table(controls: pd.DataFrame, id_columns: list[str]) -> pd.DataFrame
 
 
 def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenario: bool,
-                    unmatched_title: str) -> list[str]:
+                    unjudged: list[str] = ()) -> list[str]:
     """The report's first section, from the display ``tables`` (those above,
-    keyed by their titles; the control table only when the run has one)."""
+    keyed by their titles; the control table only when the run has one).
+    ``unjudged``: scenarios measured without a p50 latency to judge."""
     has_control = CONTROL_TITLE in tables
     floor = " and by more than the A/A noise floor" if has_control else ""
     lines = [
@@ -100,15 +114,19 @@ def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenari
         f" **{SLOWER}** or **{FASTER}** only when the interval of the difference excludes 0"
         f" and the p50 changes by at least {MIN_EFFECT * 100:g} %{floor}; otherwise there is"
         " **no significant difference**. With 3 repetitions an interval is about the range"
-        f" of the repetitions: a rough bound, not a {CONFIDENCE * 100:g} % guarantee.",
+        f" of the repetitions: a rough bound, not a {CONFIDENCE * 100:g} % guarantee."
+        " A cell is only compared with the baseline's same scenario and variant.",
         "",
     ]
     verdicts = tables[VERDICT_TITLE]
     if verdicts.empty:
-        lines += [f"No cell could be compared with a WSGI baseline (see \"{unmatched_title}\").",
-                  ""]
+        lines += ["No cell could be compared with a WSGI baseline (see each scenario's"
+                  " \"not compared\" table).", ""]
     else:
         lines += [f"- **{r.verdict}**: {r.finding}" for r in verdicts.itertuples()] + [""]
+    if unjudged:
+        lines += [f"No verdict for {', '.join(unjudged)}: no p50 latency per request was"
+                  " recorded there; see the scenario's own section.", ""]
 
     if has_control:
         lines += [f"{CONTROL_TITLE}: cells identical in every pin but their cell_id;"
@@ -122,14 +140,20 @@ def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenari
         f"### {WARNINGS_TITLE}",
         "",
         f"pyperf-style checks: CV (std/mean over repetitions) of p50 or req/s at or above"
-        f" {CV_WARN * 100:g} %, fewer than {MIN_REPETITIONS} repetitions, median client CPU"
-        f" above {CLIENT_CPU_SATURATED:g} %, or a failed cell.",
+        f" {CV_WARN * 100:g} %, fewer than {MIN_REPETITIONS} repetitions, a measured window"
+        " whose client was saturated (the runner's flag: the load generator near its CPU"
+        " limit or Little's law off; for runs without the flag, client CPU above"
+        f" {CLIENT_CPU_SATURATED:g} %), or a failed or partial cell.",
         "",
     ]
     warnings = tables[WARNINGS_TITLE]
     if warnings.empty:
         return lines + ["none", ""]
-    where = (lambda r: f" [{r.scenario}]") if show_scenario else (lambda r: "")
+    def where(r) -> str:
+        if not show_scenario or r.scenario == fmt.text(None):  # a whole cell's warning
+            return ""
+        return f" [{workload(r.scenario, r.variant).removeprefix('scenario ')}]"
+
     return lines + [
         f"- `{r.cell_id}` {r.server} ({r.interface}, {r.workers}w){where(r)}: {r.warning}"
         for r in warnings.itertuples()

@@ -2,10 +2,12 @@
 
     .venv/bin/python -m analysis.version_pivot results/<run_id>
 
-One set of tables per compared server. Each value is the median, over that
-server's cells sharing that Python and Django (one per asgiref release), of
-the p50 ratio or difference between the cell and its WSGI baseline in the
-same run (analysis.summary.asgi_vs_wsgi).
+One set of tables per compared server (and, when the run holds several,
+per scenario and variant: "[concurrency c=16]"; a c=16 ratio is never
+pooled with a c=1 one). Each value is the median, over that server's cells
+sharing that Python and Django (one per asgiref release), of the p50 ratio
+or difference between the cell and its WSGI baseline in the same run
+(analysis.summary.asgi_vs_wsgi, which pairs within a scenario and variant).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 
 import pandas as pd
 
-from analysis.load import load_run
+from analysis.load import DEFAULT_VARIANT, load_run
 from analysis.summary import asgi_vs_wsgi, cell_medians
 
 
@@ -24,9 +26,13 @@ def _version_key(index: pd.Index) -> pd.Index:
 def pivots(run_dir: str) -> dict[str, pd.DataFrame]:
     samples, manifest = load_run(run_dir)
     ratios = asgi_vs_wsgi(cell_medians(samples), manifest["baseline_server"])
+    ratios = ratios.dropna(subset=["p50_ratio"])  # scenarios without a p50 (io-mix)
+    workloads = ratios[["scenario", "variant"]].drop_duplicates()
     out = {}
-    for server, rows in ratios.groupby("server"):
+    for (server, scenario, variant), rows in ratios.groupby(["server", "scenario", "variant"]):
         versus = f"{server}/{manifest['baseline_server']}"
+        if len(workloads) > 1:
+            versus += f" [{scenario}{'' if variant == DEFAULT_VARIANT else ' ' + variant}]"
         for title, column in ((f"p50 ratio {versus}", "p50_ratio"),
                               (f"p50 difference ms {versus}", "p50_diff_ms")):
             table = rows.pivot_table(index="python", columns="django", values=column,

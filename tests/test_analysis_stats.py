@@ -22,6 +22,7 @@ from analysis.stats import (
     SLOWER,
     aa_controls,
     cell_stats,
+    client_saturation,
     compare,
     decide,
     not_compared,
@@ -37,7 +38,8 @@ METRIC_NAMES = {"p50": "latency_p50", "rps": "requests_per_s", "cpu": "client_cp
 
 
 def cell(cell_id: str, server: str, interface: str, run_id: str = "r1",
-         scenario: str = "single-client", extra: dict | None = None, **metrics) -> list[dict]:
+         scenario: str = "single-client", extra: dict | None = None, variant: str = "default",
+         **metrics) -> list[dict]:
     """Rows of one cell: ``p50=[...]`` etc. give one value per repetition;
     req/s defaults to 1000 / p50 and client CPU to 20 %."""
     p50 = metrics["p50"]
@@ -45,7 +47,7 @@ def cell(cell_id: str, server: str, interface: str, run_id: str = "r1",
     metrics.setdefault("cpu", [20.0] * len(p50))
     return [
         {"run_id": run_id, "cell_id": cell_id, "server": server, "interface": interface,
-         **PINS, **(extra or {}), "scenario": scenario, "repetition": rep,
+         **PINS, **(extra or {}), "scenario": scenario, "variant": variant, "repetition": rep,
          "metric": METRIC_NAMES[short], "value": float(value), "unit": "x"}
         for short, values in metrics.items()
         for rep, value in enumerate(values, start=1)
@@ -142,11 +144,14 @@ def test_cv_warning_only_above_threshold(p50, warned):
         assert "p50 latency varies 23.1 % between repetitions" in noisy.iloc[0]["message"]
 
 
-def test_saturated_client_is_warned():
-    stats = cell_stats(frame(baseline(cpu=[95, 92, 97]), asgi(p50=(2, 2, 2), cpu=[85, 89, 80])))
-    hot = stability_warnings(stats).query("kind == 'client saturated'")
+def test_saturated_client_is_warned_from_cpu_in_runs_without_the_flag():
+    samples = frame(baseline(cpu=[95, 92, 97]), asgi(p50=(2, 2, 2), cpu=[85, 89, 80]))
+    hot = stability_warnings(cell_stats(samples), saturation=client_saturation(samples))
+    hot = hot.query("kind == 'client saturated'")
     assert list(hot["cell_id"]) == ["base"]
-    assert "median client CPU 95.0 %" in hot.iloc[0]["message"]
+    assert hot.iloc[0]["message"] == (
+        "client saturated in repetitions 1, 2, 3 of 3 (client CPU share 0.95, 0.92, 0.97):"
+        " the load generator may be measuring itself")
 
 
 def test_failed_cell_is_warned():
@@ -296,3 +301,32 @@ def test_cells_differing_in_an_extra_column_are_not_an_aa_pair():
 def test_same_cell_in_two_runs_is_not_an_aa_pair():
     samples = frame(baseline(run_id="r1"), baseline(run_id="r2"))
     assert aa_controls(samples).empty
+
+
+def test_aa_noise_floor_is_per_variant():
+    # The twins differ by 0.1 ms at c=1 but by 5 ms at c=16 (queueing is
+    # noisier). uvicorn is 0.3 ms above at c=1 (a verdict) and 3 ms above at
+    # c=16 (within that level's floor): each level is read against its own.
+    def level(variant, base_a, base_b, uv):
+        return [baseline(p50=base_a, cell_id="base-a", variant=variant),
+                baseline(p50=base_b, cell_id="base-b", variant=variant),
+                asgi(p50=uv, variant=variant)]
+    samples = frame(*level("c=1", (1.0, 1.01, 1.02), (1.1, 1.11, 1.12), (1.3, 1.31, 1.32)),
+                    *level("c=16", (20.0, 20.1, 20.2), (25.0, 25.1, 25.2), (23.0, 23.1, 23.2)))
+    controls = aa_controls(samples).set_index("variant")
+    assert controls.loc["c=1", "p50_diff_ms"] == pytest.approx(0.1)
+    assert controls.loc["c=16", "p50_diff_ms"] == pytest.approx(5.0)
+    compared = compare(samples, BASE).set_index("variant")
+    assert compared.loc["c=1", "noise_floor_ms"] == pytest.approx(0.1)
+    assert compared.loc["c=16", "noise_floor_ms"] == pytest.approx(5.0)
+    assert compared.loc["c=1", "verdict"] == SLOWER
+    assert compared.loc["c=16", "verdict"] == NOT_SIGNIFICANT
+    assert "noise floor" in compared.loc["c=16", "why"]
+    assert compared.loc["c=16", "p50_diff_ms"] == pytest.approx(3.0)  # against c=16's baseline
+
+
+def test_saturation_flag_of_zero_overrides_a_busy_cpu():
+    rows = frame(baseline(cpu=[95, 96, 97]))
+    flags = rows[rows["metric"] == "latency_p50"].assign(metric="client_saturated", value=0.0)
+    assert not client_saturation(rows).empty  # no flag: CPU decides
+    assert client_saturation(pd.concat([rows, flags])).empty

@@ -87,7 +87,7 @@ def test_few_repetitions_say_no_interval(run_copy):
         " Not significant: no interval: fewer than 3 repetitions."
     ) in text
     assert "`c0a3uvicorn1` uvicorn (asgi, 1w): only 2 repetition(s): no confidence interval" in text
-    medians = dict(console_tables(run_copy))["Median per cell"].set_index("server")
+    medians = dict(console_tables(run_copy))["single-client: median per cell"].set_index("server")
     assert medians.loc["uvicorn", "p50 95% CI"] == "n/a"
     assert medians.loc["daphne", "p50 95% CI"] == "[1.900, 2.200]"
 

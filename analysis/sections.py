@@ -1,0 +1,298 @@
+"""One report section per scenario in a run: its tables, as display frames.
+
+single-client, concurrency and memory have tables made for what they
+measure; any other scenario (io-mix, fixed-rate, user-ramp, ...) gets a
+generic table of medians per cell, variant and metric, so a scenario this
+module does not know is still shown rather than silently dropped. Every
+section ends with its comparisons with the WSGI baseline, where it has any.
+
+The builders read a report's ``_Facts`` (analysis/report.py): ``medians``,
+``ci``, ``compared``, ``unmatched``, ``saturated_reps``, ``baseline``,
+``units`` and ``metric_order``; numbers become strings through formatting.py only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import formatting as fmt
+from analysis.stats import CONFIDENCE, MIN_REPETITIONS
+from analysis.summary import CELL_COLUMNS, GROUP_COLUMNS, KEYS, variant_rank
+
+
+@dataclass
+class Section:
+    scenario: str
+    intro: str
+    tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)  # title, caption
+
+
+# (display title, source column, formatter) for the single-client medians.
+MEDIAN_COLUMNS = [
+    ("reps", "repetitions", lambda v: fmt.num(v, 0)),
+    ("p50 ms", "latency_p50", lambda v: fmt.num(v, 3)),
+    ("p50 95% CI", "latency_p50 ci", lambda v: fmt.interval(v, 3)),
+    ("p50 CV %", "latency_p50 cv", lambda v: fmt.percent(v)),
+    ("p90 ms", "latency_p90", lambda v: fmt.num(v, 3)),
+    ("p99 ms", "latency_p99", lambda v: fmt.num(v, 3)),
+    ("mean ms", "latency_mean", lambda v: fmt.num(v, 3)),
+    ("req/s", "requests_per_s", lambda v: fmt.num(v, 0)),
+    ("req/s 95% CI", "requests_per_s ci", lambda v: fmt.interval(v, 0)),
+    ("req/s CV %", "requests_per_s cv", lambda v: fmt.percent(v)),
+    ("server CPU %", "server_cpu_percent", lambda v: fmt.num(v, 1)),
+    ("server RSS MB", "server_rss_mb", lambda v: fmt.num(v, 1)),
+    ("server threads", "server_threads", lambda v: fmt.num(v, 0 if fmt.is_whole(v) else 1)),
+    ("client CPU %", "client_cpu_percent", lambda v: fmt.num(v, 1)),
+]
+RATIO_COLUMNS = [
+    ("p50 ratio", "p50_ratio", lambda v: fmt.num(v, 3)),
+    ("p50 diff ms", "p50_diff_ms", lambda v: fmt.num(v, 3, signed=True)),
+    ("p50 diff 95% CI", "p50_diff_ci", lambda v: fmt.interval(v, 3, signed=True)),
+    ("p99 ratio", "p99_ratio", lambda v: fmt.num(v, 3)),
+    ("mean ratio", "mean_ratio", lambda v: fmt.num(v, 3)),
+    ("throughput ratio", "throughput_ratio", lambda v: fmt.num(v, 3)),
+    ("throughput 95% CI", "throughput_ratio_ci", lambda v: fmt.interval(v, 3)),
+    ("verdict", "verdict", lambda v: fmt.text(v)),
+]
+_MB = lambda v: fmt.num(v, 1)  # noqa: E731
+MEMORY_COLUMNS = [
+    ("reps", "repetitions", lambda v: fmt.num(v, 0)),
+    ("workers seen", "workers_seen", lambda v: fmt.num(v, 0 if fmt.is_whole(v) else 1)),
+    ("worker RSS MB warm", "worker_rss_mb_after_warmup", _MB),
+    ("worker RSS MB load", "worker_rss_mb_after_load", _MB),
+    ("worker USS MB warm", "worker_uss_mb_after_warmup", _MB),
+    ("worker USS MB load", "worker_uss_mb_after_load", _MB),
+    ("total USS MB warm", "total_uss_mb_after_warmup", _MB),
+    ("total USS MB load", "total_uss_mb_after_load", _MB),
+]
+# Columns of the runner that a generic table leaves out: bookkeeping and the
+# finer psutil figures (the saturation flag has its own warning).
+GENERIC_HIDDEN = (
+    "ready_after_s", "runner_overhead_s", "window_s", "server_threads", "server_processes",
+    "server_ctx_voluntary", "server_ctx_involuntary", "server_fds", "server_connections",
+    "client_sampler_cpu_percent", "server_sampler_cpu_percent", "client_cpu_share",
+    "client_saturated", "littles_law_ratio",
+)
+# psutil columns a generic table shows after the scenario's own metrics.
+GENERIC_WINDOW = ("server_cpu_percent", "server_rss_mb", "server_uss_mb", "client_cpu_percent")
+CI_TEXT = (f"`[..]` is the {CONFIDENCE * 100:g} % bootstrap interval of the median (none below"
+           f" {MIN_REPETITIONS} repetitions)")
+
+
+KNOWN_SCENARIOS = ("single-client", "concurrency", "memory")
+
+
+def scenario_order(scenarios) -> list[str]:
+    """Known scenarios first, in their order, then the others by name."""
+    present = set(scenarios)
+    return [s for s in KNOWN_SCENARIOS if s in present] + sorted(present - set(KNOWN_SCENARIOS))
+
+
+def scenario_sections(facts) -> list[Section]:
+    """One section per scenario of the run, in :func:`scenario_order`."""
+    order = scenario_order(facts.medians["scenario"])
+    builders = {"single-client": _single_client, "concurrency": _concurrency,
+                "memory": _memory}
+    sections = []
+    for scenario in order:
+        rows = facts.medians[facts.medians["scenario"] == scenario]
+        section = builders.get(scenario, _generic)(facts, scenario, rows)
+        section.tables += _comparisons(facts, scenario)
+        sections.append(section)
+    return sections
+
+
+def cell_title(row) -> str:
+    """A cell named in full, for a heading: `id` server (interface, 1w 1t; ...)."""
+    return (f"`{row['cell_id']}` {row['server']} ({row['interface']}, {row['workers']}w"
+            f" {row['threads']}t; Python {row['python']}, Django {row['django']},"
+            f" asgiref {row['asgiref']}, view {row['view']})")
+
+
+# --------------------------------------------------------------------------
+# Known scenarios
+
+
+def _single_client(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    intro = (
+        "One client, one request at a time. Median over repetitions of each cell (and"
+        " variant: `keep-alive` reuses one connection, `close` opens one per request)."
+        " Latency in ms; CPU in % of one core; RSS in MB; `reps` is the number of repetitions"
+        f" measured; `CI` is the {CONFIDENCE * 100:g} % bootstrap interval of the median (n/a"
+        f" below {MIN_REPETITIONS} repetitions); `CV` is std/mean over repetitions."
+    )
+    frame = _baseline_first(_with_ci(facts, rows, ("latency_p50", "requests_per_s")),
+                            facts.baseline)
+    table = fmt.display(frame, _ids(facts, scenario), MEDIAN_COLUMNS)
+    return Section(scenario, intro, [(f"{scenario}: median per cell", "", table)])
+
+
+def _concurrency(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    intro = (
+        "Closed-loop load at each concurrency level (wrk connections), each level on its own"
+        f" fresh server. One table per cell: medians over repetitions; {CI_TEXT}. `errors`"
+        " is the median count of failed requests (socket errors and non-2xx) per repetition;"
+        " `saturated` counts the repetitions whose load generator was saturated."
+    )
+    section = Section(scenario, intro)
+    frame = _with_ci(facts, rows, ("latency_p50", "latency_p99", "requests_per_s"))
+    frame = frame.assign(saturated=[_saturated_count(facts, r) for r in frame.to_dict("records")])
+    frame = frame.assign(_level=frame["variant"].map(variant_rank(frame["variant"])))
+    cells = _baseline_first(frame.drop_duplicates("cell_id"), facts.baseline, by_variant=False)
+    by_cell = dict(tuple(frame.sort_values("_level", kind="stable").groupby("cell_id", sort=False)))
+    for cell in cells.to_dict("records"):
+        section.tables.append((f"{scenario}: {cell_title(cell)}", "",
+                               _level_table(by_cell[cell["cell_id"]])))
+    return section
+
+
+def _level_table(levels: pd.DataFrame) -> pd.DataFrame:
+    def with_ci(metric: str, decimals: int) -> list[str]:
+        return [f"{fmt.num(v, decimals)} {fmt.interval(b, decimals, missing='')}".strip()
+                for v, b in zip(levels[metric], levels[f"{metric} ci"])]
+
+    return pd.DataFrame({
+        "level": [fmt.text(v) for v in levels["variant"]],
+        "reps": [fmt.num(v, 0) for v in levels["repetitions"]],
+        "p50 ms": with_ci("latency_p50", 3),
+        "p99 ms": with_ci("latency_p99", 3),
+        "req/s": with_ci("requests_per_s", 0),
+        "errors": [fmt.num(v, 0 if fmt.is_whole(v) else 1) for v in levels["errors"]],
+        "server CPU %": [fmt.num(v, 1) for v in levels["server_cpu_percent"]],
+        "saturated": list(levels["saturated"]),
+    }, dtype=object)
+
+
+def _memory(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    intro = (
+        "Memory of the server's processes under closed-loop load, median over repetitions,"
+        " in MB: `warm` is the first sample of the measured window (after warm-up), `load`"
+        " its last. A worker is a process that used CPU during the load; `worker` figures are"
+        " the mean over workers, `total USS` is the whole process tree's (arbiter and helpers"
+        " included). USS is what a process alone holds (what its exit would free); RSS also"
+        " counts pages shared with its parent after fork."
+    )
+    frame = _baseline_first(rows.reindex(columns=[*rows.columns, *[
+        c for _, c, _ in MEMORY_COLUMNS if c not in rows.columns]]), facts.baseline)
+    table = fmt.display(frame, _ids(facts, scenario), MEMORY_COLUMNS)
+    return Section(scenario, intro, [(f"{scenario}: per cell", "", table)])
+
+
+def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    # The scenario's own metrics in the order it recorded them, then the
+    # psutil columns worth a glance.
+    recorded = [m for m in facts.metric_order if m in rows.columns and rows[m].notna().any()
+                and m not in GENERIC_HIDDEN]
+    window = [m for m in GENERIC_WINDOW if m in recorded]
+    metrics = [m for m in recorded if m not in window] + window
+    # A metric with one value in every row (a parameter such as n_slow, a
+    # count of 0 errors) is said once, not repeated on every row.
+    same = ([m for m in metrics if rows[m].notna().all() and rows[m].nunique() == 1]
+            if len(rows) > 1 else [])
+    metrics = [m for m in metrics if m not in same]
+    constant = "; ".join(f"{m} = {fmt.general(rows[m].iloc[0])}{_unit(facts.units.get(m))}"
+                         for m in same)
+    intro = (
+        "A scenario this report has no dedicated table for: the median over repetitions of"
+        " each metric it recorded, per cell and variant."
+        + (f" The same in every row: {constant}." if constant else "")
+        + f" Left out here (they are in results.parquet): {', '.join(GENERIC_HIDDEN)}."
+    )
+    frame = _baseline_first(rows, facts.baseline)
+    frame = frame.assign(_variant=frame["variant"].map(variant_rank(frame["variant"])))
+    long = frame.melt(id_vars=[*KEYS, *CELL_COLUMNS, "repetitions", "_variant"],
+                      value_vars=metrics, var_name="metric", value_name="median")
+    long = long.dropna(subset=["median"])
+    # Cells in the baseline-first order, then variant, then the metrics as recorded.
+    cell_order = {c: i for i, c in enumerate(dict.fromkeys(frame["cell_id"]))}
+    metric_order = {m: i for i, m in enumerate(metrics)}
+    long = long.assign(_cell=long["cell_id"].map(cell_order),
+                       _metric=long["metric"].map(metric_order),
+                       unit=long["metric"].map(lambda m: facts.units.get(m, "")))
+    long = long.sort_values(["_cell", "_variant", "_metric"], kind="stable")
+    ids = [*_ids(facts, scenario, always_variant=True), "metric", "unit"]
+    table = fmt.display(long, ids, [("reps", "repetitions", lambda v: fmt.num(v, 0)),
+                                    ("median", "median", fmt.general)])
+    return Section(scenario, intro, [(f"{scenario}: medians", "", table)])
+
+
+# --------------------------------------------------------------------------
+# Shared parts
+
+
+def _comparisons(facts, scenario: str) -> list[tuple[str, str, pd.DataFrame]]:
+    """The scenario's rows of stats.compare and of stats.not_compared."""
+    out = []
+    ratios = facts.compared[facts.compared["scenario"] == scenario].copy()
+    if not ratios.empty:
+        ratios["p50_diff_ci"] = list(zip(ratios["p50_diff_low"], ratios["p50_diff_high"]))
+        ratios["throughput_ratio_ci"] = list(
+            zip(ratios["throughput_ratio_low"], ratios["throughput_ratio_high"]))
+        ratios["baseline"] = [f"{s} ({w}w)" for s, w in
+                              zip(ratios["baseline_server"], ratios["baseline_workers"])]
+        columns = list(RATIO_COLUMNS)
+        if ratios["saturated_client"].astype(bool).any():
+            columns.append(("client saturated", "saturated_client",
+                            lambda v: "yes" if v else ""))
+        table = fmt.display(ratios, [*_ids(facts, scenario), "baseline"], columns)
+        caption = (
+            "Each row divides a cell's median by that of the WSGI baseline cell with the same"
+            " python, django, asgiref, view, scenario and variant: rows with interface `asgi`"
+            " are the ASGI servers, rows with interface `wsgi` are the other WSGI servers"
+            " against the same baseline. A latency ratio > 1 means slower than the baseline;"
+            " a throughput ratio > 1 means more requests per second. The intervals resample"
+            " the two cells' repetitions independently; the verdict follows the rule under"
+            " \"Verdict\"."
+        )
+        out.append((f"{scenario}: compared with the WSGI baseline ({facts.baseline})",
+                    caption, table))
+    unmatched = facts.unmatched[facts.unmatched["scenario"] == scenario]
+    if not unmatched.empty:
+        out.append((f"{scenario}: not compared", "No usable baseline in their group:",
+                    fmt.display(unmatched, [*_ids(facts, scenario), "reason"], [])))
+    return out
+
+
+def _ids(facts, scenario: str, always_variant: bool = False) -> list[str]:
+    """Cell columns, and the variant when the scenario has more than one."""
+    variants = facts.medians.loc[facts.medians["scenario"] == scenario, "variant"]
+    show = always_variant or variants.nunique() > 1
+    return [*CELL_COLUMNS, *(["variant"] if show else [])]
+
+
+def _with_ci(facts, rows: pd.DataFrame, metrics) -> pd.DataFrame:
+    """``rows`` plus, per metric, "<metric> ci" (low, high) and "<metric> cv"
+    from ``facts.ci``: {(cell_id, scenario, variant, metric): (low, high, cv)}."""
+    out = rows.copy()
+    keys = list(zip(*(rows[c] for c in KEYS)))
+    none = (None, None, None)
+    for metric in metrics:
+        found = [facts.ci.get((*k, metric), none) for k in keys]
+        out[f"{metric} ci"] = [(low, high) for low, high, _ in found]
+        out[f"{metric} cv"] = [cv for *_, cv in found]
+    return out
+
+
+def _unit(unit) -> str:
+    """" ms" after a number; nothing for plain counts."""
+    return "" if unit in (None, "", "1", "count", "flag") else f" {unit}"
+
+
+def _saturated_count(facts, row: dict) -> str:
+    hot = facts.saturated_reps.get((row["cell_id"], row["scenario"], row["variant"]), 0)
+    return f"{hot} of {int(row['repetitions'])}" if hot else "no"
+
+
+def _baseline_first(frame: pd.DataFrame, baseline: str, by_variant: bool = True) -> pd.DataFrame:
+    """Within each group (variants in their natural order) the baseline
+    first: the other rows are read against it. A stable sort keeps
+    summary.py's order otherwise."""
+    if frame.empty:
+        return frame
+    frame = frame.assign(_other=frame["server"] != baseline,
+                         _rank=frame["variant"].map(variant_rank(frame["variant"])))
+    group = [("_rank" if c == "variant" else c) for c in GROUP_COLUMNS
+             if by_variant or c != "variant"]
+    return frame.sort_values([*group, "_other"], kind="stable").drop(columns=["_other", "_rank"])
