@@ -10,7 +10,9 @@ The benchmarked endpoints (bench/views.py) never touch a database. To make
 that a checked fact rather than a hope, DATABASES points at a file inside a
 directory that does not exist: any query would fail with "unable to open
 database file" and turn the response into a 500, which the runner's
-byte-for-byte response check rejects before anything is measured.
+byte-for-byte response check rejects before anything is measured. Only the
+polls app (seed 003) uses a database, and only when the server is started
+with LAB_DB=postgres (see the Database block).
 """
 
 import os
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     'django.contrib.staticfiles',
     'rest_framework',  # LAB: the seed's view is a DRF APIView.
     'bench',  # LAB: the app holding the benchmarked views.
+    'polls',  # LAB: the tutorial's polls app (seed 003, the user-ramp scenario).
 ]
 
 MIDDLEWARE = [
@@ -81,13 +84,36 @@ WSGI_APPLICATION = 'labproject.wsgi.application'
 # Database
 # LAB: a path under the temp dir whose parent directory is never created, so
 # the endpoints provably make no query (see the module docstring). Nothing in
-# the lab runs migrations.
+# the lab runs migrations against it.
 DATABASES = {
     'default': {
         'ENGINE': 'django.db.backends.sqlite3',
         'NAME': Path(tempfile.gettempdir()) / 'djlab-no-database-here' / 'never.sqlite3',
     }
 }
+
+# LAB: the polls app (user-ramp scenario) needs a real database. Only a server
+# started with LAB_DB=postgres gets one: PostgreSQL at LAB_DB_HOST:LAB_DB_PORT,
+# database LAB_DB_NAME as LAB_DB_USER (trust auth inside the lab subnet, so no
+# password). psycopg (3) must be in the cell's pins.
+# CONN_MAX_AGE (LAB_DB_CONN_MAX_AGE, seconds) defaults to Django's own 0: a
+# new connection per request, under WSGI and ASGI alike. Persistent
+# connections are per thread, and under ASGI each request's sync code may run
+# on another thread of the executor, so Django's docs advise against them
+# there; keeping 0 keeps the comparison like for like.
+if os.environ.get("LAB_DB") == "postgres":
+    DATABASES = {
+        'default': {
+            'ENGINE': 'django.db.backends.postgresql',
+            'HOST': os.environ.get("LAB_DB_HOST", "127.0.0.1"),
+            'PORT': os.environ.get("LAB_DB_PORT", "5432"),
+            'NAME': os.environ.get("LAB_DB_NAME", "polls"),
+            'USER': os.environ.get("LAB_DB_USER", "polls"),
+            'CONN_MAX_AGE': int(os.environ.get("LAB_DB_CONN_MAX_AGE", "0")),
+        }
+    }
+elif os.environ.get("LAB_DB"):
+    raise ValueError(f"LAB_DB={os.environ['LAB_DB']!r}: only 'postgres' is known")
 
 
 # Password validation

@@ -6,12 +6,13 @@ bytes are registered in runner/views.py, which must stay in step with this
 file.
 """
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from bench import io_views, views
 
 urlpatterns = [
     path('admin/', admin.site.urls),
+    path('polls/', include('polls.urls')),  # seed 003: only with LAB_DB=postgres
     path('drf/', views.TestView.as_view(), name='drf'),
     path('sync/', views.sync_view, name='sync'),
     path('async/', views.async_view, name='async'),
