@@ -8,9 +8,10 @@ from runner.scenarios.fixed_rate import FixedRate
 from runner.scenarios.io_mix import IoMix
 from runner.scenarios.memory import Memory
 from runner.scenarios.single_client import SingleClient
+from runner.scenarios.user_ramp import UserRamp
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    SingleClient(), Concurrency(), Memory(), IoMix(), FixedRate(),
+    SingleClient(), Concurrency(), Memory(), IoMix(), UserRamp(), FixedRate(),
 )}
 
 __all__ = ["SCENARIOS", "Scenario", "StepFailed", "Variant"]
