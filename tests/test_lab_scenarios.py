@@ -140,3 +140,45 @@ def test_a_killed_and_a_hung_server_fail_their_repetitions_and_the_run_goes_on(l
         r for r in range(3) if r not in {f["repetition"] for f in cell["failures"]}]
     assert "partial" in (run_dir / "report.md").read_text()
     assert lab_processes_of_servers() == []
+
+
+def test_open_loop_and_io_mix_workloads(lab_up, tmp_path_factory):
+    """fixed-rate runs after concurrency at fractions of each cell's own peak;
+    io-mix reproduces seed 001's shape on the raw apps."""
+    results = tmp_path_factory.mktemp("workloads")
+    lab("run", str(MATRICES / "workloads.yaml"), "--lab", LAB, "--results", str(results))
+    (run_dir,) = run_folders(results)
+    manifest, df = load(run_dir)
+    assert manifest["status"] == "complete"
+    assert all(c["status"] == "ok" for c in manifest["cells"]), manifest["cells"]
+    wide = df.pivot_table(index=["server", "scenario", "variant"], columns="metric", values="value")
+    for server in ("gunicorn-sync", "uvicorn"):
+        peak = wide.loc[(server, "concurrency", "c=8"), "requests_per_s"]
+        rates = wide.xs((server, "fixed-rate"), level=["server", "scenario"])
+        assert len(rates) == 2
+        half = rates.loc[rates["target_rate"] < peak]
+        over = rates.loc[rates["target_rate"] > peak]
+        assert len(half) == 1 and len(over) == 1, rates["target_rate"]
+        # Open loop: every scheduled request was either sent or counted as
+        # dropped (k6 never silently sends fewer), and latency from the
+        # intended send time is never below the latency from the actual send.
+        for _, r in rates.iterrows():
+            scheduled = r["target_rate"] * 2
+            assert abs(r["requests"] + r["dropped"] - scheduled) <= 0.02 * scheduled, r
+            assert r["achieved_rate"] <= r["target_rate"] * 1.02
+        assert (rates["latency_p50"] >= rates["send_latency_p50"] - 0.05).all()
+        # Above the peak requests queue: the rate is not held, and the queueing
+        # shows as intended-time latency or drops, not hidden.
+        o = over.iloc[0]
+        assert o["rate_held"] == 0 and (o["dropped"] > 0 or o["latency_p99"] > o["send_latency_p99"])
+        assert PSUTIL_COLUMNS - {"server_connections"} <= set(
+            df[(df.scenario == "fixed-rate") & (df.server == server)]["metric"])
+    io = wide.xs("io-mix", level="scenario")
+    slow_total = 3 * 0.5
+    for server in ("gunicorn-sync", "uvicorn"):
+        assert io.loc[(server, "sequential"), "elapsed_s"] >= slow_total
+        assert io.loc[(server, "sequential"), "errors"] == 0
+    # One sync worker serves the slow requests one after another; uvicorn's
+    # event loop overlaps them (seed 001's table).
+    assert io.loc[("gunicorn-sync", "concurrent"), "elapsed_s"] >= slow_total
+    assert io.loc[("uvicorn", "concurrent"), "elapsed_s"] < slow_total * 0.7
