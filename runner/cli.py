@@ -69,6 +69,7 @@ def matrix_show(matrix: Path):
 
     from runner.locks import resolve_matrix
     from runner.matrix import load_matrix
+    from runner.scenarios import SCENARIOS
 
     def go():
         m = load_matrix(matrix)
@@ -80,6 +81,11 @@ def matrix_show(matrix: Path):
                  f"{m.protocol.repetitions} repetitions",
                  pd.DataFrame([c.columns() for c in cells]))
         ui.exclusions(excluded)
+        for name, params in m.scenarios.items():
+            variants = SCENARIOS[name].variants(params, {})
+            shown = ", ".join(v.label for v in variants) or "one per rate, from the concurrency peak"
+            ui.info(f"scenario {name}: {shown}; settings {params.model_dump()}")
+        ui.info("each cell × scenario variant × repetition runs on a fresh server")
     _guard(go)
 
 

@@ -37,6 +37,22 @@ exclude:
     assert "server 'daphne' allows at most 1 worker" in out
     assert "Django 4.2.30 does not declare Python 3.13 in its Trove classifiers" in out
     assert "pins do not resolve" in out and "asgiref" in out   # 5.2 needs asgiref >= 3.8.1
+    # No scenarios section: the default workload, one variant.
+    assert "scenario single-client: keep-alive" in out
+
+
+def test_show_lists_each_scenarios_variants(write_matrix):
+    path = write_matrix("""
+name: sc
+axes: {python: ["3.12"], django: ["5.2.19"], asgiref: ["3.13.0"], server: [gunicorn-sync], view: [drf]}
+pins: {djangorestframework: "3.18.3", gunicorn: "27.0.1"}
+scenarios: {concurrency: {levels: [16, 1]}, single-client: {connection: [close]}}
+""")
+    res = lab("matrix", "show", str(path))
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "scenario single-client: close" in out
+    assert "scenario concurrency: c=1, c=16" in out
 
 
 def test_show_refuses_a_bad_file_in_one_line(write_matrix):
