@@ -1,15 +1,15 @@
 """psutil traces cut to the measured window.
 
 The server host's sampler runs a little longer than the load (it starts
-before the load generator and stops after it). Here its trace is cut to the
-samples taken inside [start, end], the load generator's own start and end as
-its sampler recorded them, and reduced to the window's figures: CPU from the
-CPU-time deltas of each process between the first and last sample inside the
-window, memory and connection figures as means and peaks over those samples.
+before the load generator and stops after it). Here its trace is cut to
+[start, end], the load generator's own start and end as its sampler recorded
+them (plus the nearest sample on each side), and reduced to the window's
+figures: CPU from the CPU-time deltas of each process between the first and
+last of those samples, memory and connection figures as means and peaks.
 
 The hosts' clocks must agree (on the local lab they are one clock; on real
-machines, NTP): the manifest records the hosts, and a window with fewer than
-two samples inside it is an error rather than a guess.
+machines, NTP): the manifest records the hosts, and a window the trace does
+not cover (to within 1 s at either end) is an error rather than a guess.
 """
 from __future__ import annotations
 
@@ -37,16 +37,30 @@ def read_trace(path: Path) -> tuple[list[dict], dict]:
     return samples, summary
 
 
-def cut(samples: list[dict], start: float, end: float, slack_s: float = 0.0) -> list[dict]:
-    return [s for s in samples if start - slack_s <= s["t"] <= end + slack_s]
+def cut(samples: list[dict], start: float, end: float, reach_s: float = 0.5) -> list[dict]:
+    """The samples inside [start, end]; when the first (last) of them is more
+    than `reach_s` from the window's edge, or there is none, the nearest
+    sample outside is added, so that CPU is counted over a span covering the
+    whole window even when the sampler was late (a saturated host can delay
+    it) without widening the span when it kept its schedule."""
+    inside = [s for s in samples if start <= s["t"] <= end]
+    before = [s for s in samples if s["t"] < start][-1:]
+    after = [s for s in samples if s["t"] > end][:1]
+    if inside and inside[0]["t"] - start <= reach_s:
+        before = []
+    if inside and end - inside[-1]["t"] <= reach_s:
+        after = []
+    return before + inside + after
 
 
 def window_summary(samples: list[dict], start: float, end: float) -> dict:
-    """The server tree's figures over the samples inside [start, end]."""
+    """The server tree's figures over the samples that cover [start, end].
+    `max_gap_s` is the longest time between two of them: the sampler's
+    resolution in this window (0.2 s when it kept its schedule)."""
     inside = [s for s in cut(samples, start, end) if s["procs"]]
-    if len(inside) < 2:
-        raise TraceError(f"only {len(inside)} sample(s) of the server's trace fall inside the "
-                         f"measured window ({end - start:.2f} s); is the sampler running?")
+    if len(inside) < 2 or inside[0]["t"] > start + 1.0 or inside[-1]["t"] < end - 1.0:
+        raise TraceError(f"the server's trace does not cover the measured window "
+                         f"({end - start:.2f} s, {len(inside)} sample(s)); is the sampler running?")
     first, last = inside[0], inside[-1]
     wall = last["t"] - first["t"]
     firsts = {p["pid"]: p for p in first["procs"]}
@@ -71,6 +85,7 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
         "rss_peak": max(total(s, "rss") for s in inside),
         "threads_peak": max(total(s, "threads") for s in inside),
         "ctx_voluntary": vol, "ctx_involuntary": invol, "processes": len(lasts),
+        "max_gap_s": max(b["t"] - a["t"] for a, b in zip(inside, inside[1:])),
     }
     if has_detail:
         out.update(uss_mean=sum(total(s, "uss") for s in inside) / len(inside),

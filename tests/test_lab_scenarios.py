@@ -66,7 +66,8 @@ def test_wrk_scenarios_land_in_results_with_psutil_columns(lab_up, tmp_path_fact
     client = json.loads((rep / "measured-client.jsonl").read_text().splitlines()[-1])["summary"]
     cut = [json.loads(line)["t"] for line in (rep / "measured-server.jsonl").read_text().splitlines()]
     full = (rep / "measured-server-full.jsonl").read_text().splitlines()
-    assert cut and all(client["child_start"] <= t <= client["child_end"] for t in cut)
+    inside = [t for t in cut if client["child_start"] <= t <= client["child_end"]]
+    assert len(inside) >= len(cut) - 2 and len(inside) >= 5   # at most a sample each side
     assert len(full) > len(cut)
     start, end = timing["phases"]["measured"]
     assert timing["phases"]["warmup"][1] <= start <= client["child_start"] <= client["child_end"] <= end

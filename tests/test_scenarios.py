@@ -42,9 +42,20 @@ def test_window_summary_counts_only_the_cpu_spent_inside_the_window():
 
 
 def test_window_summary_refuses_a_window_the_sampler_did_not_cover():
-    trace = [sample(0.0, proc(10, 0, 50)), sample(5.0, proc(10, 1, 50))]
-    with pytest.raises(traces.TraceError, match="inside the measured window"):
+    # The sampler stopped before the load did.
+    trace = [sample(0.0, proc(10, 0, 50)), sample(0.5, proc(10, 1, 50))]
+    with pytest.raises(traces.TraceError, match="does not cover the measured window"):
         traces.window_summary(trace, start=1.0, end=4.0)
+
+
+def test_a_late_sampler_is_bridged_by_the_samples_around_the_window():
+    # A saturated host delayed the sampler: nothing inside the window, one
+    # sample on each side. CPU is counted over the span that covers it.
+    trace = [sample(0.0, proc(10, 0.0, 50)), sample(0.9, proc(10, 0.1, 50)),
+             sample(3.4, proc(10, 2.6, 50)), sample(3.6, proc(10, 2.7, 50))]
+    s = traces.window_summary(trace, start=1.0, end=3.0)
+    assert s["samples"] == 2 and s["max_gap_s"] == pytest.approx(2.5)
+    assert s["cpu_percent"] == pytest.approx(100.0)
 
 
 def test_a_process_forked_mid_window_counts_from_its_first_sample():
@@ -80,7 +91,8 @@ def test_littles_law_flags_a_client_that_does_not_keep_its_connections_busy():
 def test_client_saturation_flag_reads_cpu_against_the_generators_cores():
     session = Session.__new__(Session)
     window = Window(stdout="", server={"cpu_percent": 80, "rss_mean": MB, "threads_peak": 3,
-                                       "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1},
+                                       "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1,
+                                       "max_gap_s": 0.2},
                     client={"cpu_percent": 95.0, "sampler_cpu_percent": 0.4}, start=0, end=2,
                     server_samples=[], capacity_cores=1)
     assert session.window_metrics(window)["client_saturated"] == (1.0, "flag")

@@ -221,6 +221,7 @@ class Session:
             "client_sampler_cpu_percent": (c["sampler_cpu_percent"], "%"),
             "server_sampler_cpu_percent": (s.get("sampler_cpu_percent") or 0.0, "%"),
             "window_s": (window.end - window.start, "s"),
+            "server_sampler_max_gap_s": (s["max_gap_s"], "s"),
         }
         if "uss_mean" in s:
             metrics.update(server_uss_mb=(s["uss_mean"] / traces.MB, "MB"),
