@@ -78,6 +78,10 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
         return sum(p.get(key, 0) for p in sample["procs"])
 
     has_detail = any("uss" in p for p in last["procs"])
+    if "conns" in last:
+        out_conns = {"connections_peak": max(s.get("conns", 0) for s in inside)}
+    else:
+        out_conns = {}
     out = {
         "wall_s": wall, "samples": len(inside), "cpu_s": cpu_s,
         "cpu_percent": 100.0 * cpu_s / wall if wall > 0 else 0.0,
@@ -89,8 +93,8 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
     }
     if has_detail:
         out.update(uss_mean=sum(total(s, "uss") for s in inside) / len(inside),
-                   fds_peak=max(total(s, "fds") for s in inside),
-                   connections_peak=max(total(s, "conns") for s in inside))
+                   fds_peak=max(total(s, "fds") for s in inside))
+    out.update(out_conns)
     return out
 
 

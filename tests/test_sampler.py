@@ -54,3 +54,32 @@ def test_tree_mode_follows_children_and_stops_on_sigterm(tmp_path):
     assert s["processes"] == 3
     assert 40 < s["cpu_percent"] < 130, s   # one spinning child, the rest idle
     assert s["sampler_cpu_percent"] < 50
+
+
+def test_tree_mode_counts_established_connections_to_the_server_port(tmp_path):
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    accepted = [listener.accept()[0] for _ in clients]
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen(1)
+    stray = socket.create_connection(other.getsockname())   # another port: not counted
+    out = tmp_path / "tree.jsonl"
+    idle = subprocess.Popen([sys.executable, "-c", IDLE])
+    try:
+        sampler = subprocess.Popen([sys.executable, str(SAMPLER), "tree", "--pid", str(idle.pid),
+                                    "--interval", "0.1", "--port", str(port), "--out", str(out)])
+        time.sleep(0.5)
+        sampler.terminate()
+        assert sampler.wait(timeout=10) == 0
+    finally:
+        idle.kill()
+        for s in clients + accepted + [listener, other, stray]:
+            s.close()
+    rows = [json.loads(line) for line in out.read_text().splitlines()[:-1]]
+    # Both ends of each connection have local port `port` only on the server side.
+    assert rows and all(r["conns"] == 3 for r in rows), [r["conns"] for r in rows]

@@ -22,12 +22,13 @@ def proc(pid, cpu_s, rss_mb, uss_mb=None, ppid=1, **extra):
     row = {"pid": pid, "ppid": ppid, "name": "python", "cpu_s": cpu_s, "rss": rss_mb * MB,
            "threads": 2, "ctx_vol": int(cpu_s * 100), "ctx_invol": 1, **extra}
     if uss_mb is not None:
-        row.update(uss=uss_mb * MB, fds=10, conns=1)
+        row.update(uss=uss_mb * MB, fds=10)
     return row
 
 
 def sample(t, *procs):
-    return {"t": t, "rss": sum(p["rss"] for p in procs), "threads": 0, "procs": list(procs)}
+    return {"t": t, "rss": sum(p["rss"] for p in procs), "threads": 0, "procs": list(procs),
+            "conns": 1}
 
 
 def test_window_summary_counts_only_the_cpu_spent_inside_the_window():

@@ -8,16 +8,19 @@
 
 Each line of FILE is one sample (JSON) with, per process of the tree: CPU
 seconds, RSS and USS (unique set size: the memory freed if that process
-exited), threads, voluntary and involuntary context switches, open file
-descriptors and TCP connections. The last line is {"summary": ...} with CPU as
+exited), threads, voluntary and involuntary context switches and open file
+descriptors; and, with --port, the established TCP connections to that local
+port (one read of /proc/net/tcp{,6} per sample: psutil's per-process
+connection listing parses the whole table once per process and cost 17 % of
+a core under Locust's hundreds of connections). The last line is {"summary": ...} with CPU as
 a percentage of one core computed from CPU-time deltas over the wall time (not
 from averaging instantaneous readings), and the sampler's own CPU cost so that
 the observer's effect is on record. In exec mode the summary also holds the
 child's start and end (epoch seconds): the measured window that the runner
 cuts the other host's trace to (runner/traces.py).
 
---no-detail samples CPU, RSS, threads and context switches only (no USS, fds
-or connections): the benchmark of the sampler's own cost compares the two.
+--no-detail samples CPU, RSS, threads and context switches only (no USS or
+fds): the benchmark of the sampler's own cost compares the two.
 """
 import argparse
 import json
@@ -31,12 +34,29 @@ import time
 import psutil
 
 
+def established(port):
+    """Established TCP connections whose local port is `port` (IPv4 and IPv6)."""
+    want, count = f":{port:04X}", 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split(None, 4)
+                    if fields[3] == "01" and fields[1].endswith(want):
+                        count += 1
+        except OSError:
+            pass
+    return count
+
+
 class Tree:
     """CPU-time and memory bookkeeping for a process and its descendants."""
 
-    def __init__(self, root_pid, detail=True):
+    def __init__(self, root_pid, detail=True, port=None):
         self.root = psutil.Process(root_pid)
         self.detail = detail
+        self.port = port
         self.first_cpu = {}   # pid -> cpu seconds when first seen
         self.last_cpu = {}    # pid -> cpu seconds when last seen
         self.peak_rss = 0
@@ -89,17 +109,18 @@ class Tree:
             self.rss_sum += rss
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_threads = max(self.peak_threads, threads)
-        return {"t": time.time(), "rss": rss, "threads": threads, "procs": procs}
+        row = {"t": time.time(), "rss": rss, "threads": threads, "procs": procs}
+        if self.port:
+            row["conns"] = established(self.port)
+        return row
 
     @staticmethod
     def details(p):
-        """USS, open fds and TCP connections: dearer to read (smaps, /proc/net)."""
+        """USS and open fds: dearer to read (smaps)."""
         out = {}
         try:
             out["uss"] = p.memory_full_info().uss
             out["fds"] = p.num_fds()
-            conns = p.net_connections("tcp") if hasattr(p, "net_connections") else p.connections("tcp")
-            out["conns"] = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             pass
         return out
@@ -143,6 +164,7 @@ def main(argv=None):
     t = sub.add_parser("tree")
     t.add_argument("--pid", type=int, required=True)
     t.add_argument("--max-seconds", type=float, default=600)
+    t.add_argument("--port", type=int, help="count established connections to this local port")
     e = sub.add_parser("exec")
     e.add_argument("--stdout", required=True)
     e.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -159,7 +181,7 @@ def main(argv=None):
     with open(args.out, "w") as out:
         if args.mode == "tree":
             try:
-                tree = Tree(args.pid, detail=not args.no_detail)
+                tree = Tree(args.pid, detail=not args.no_detail, port=args.port)
             except psutil.NoSuchProcess:
                 print(f"no process {args.pid}", file=sys.stderr)
                 return 3

@@ -193,7 +193,7 @@ class Session:
     def _start_server_sampler(self, tag: str, timeout_s: float) -> int:
         sp = self.server_paths
         cmd = (f"mkdir -p {self.server_dir} && (setsid {sp.tools_python} {sp.tool('sampler.py')} "
-               f"tree --pid {self.pid} --interval {SAMPLER_INTERVAL_S} "
+               f"tree --pid {self.pid} --interval {SAMPLER_INTERVAL_S} --port {self.ctx.port} "
                f"--max-seconds {timeout_s + 60:g} --out {self.server_dir}/{tag}-server-full.jsonl "
                f"> {self.server_dir}/{tag}-sampler.log 2>&1 < /dev/null & echo $!)")
         pid = int(run(self.ctx.server_conn, cmd, timeout=15).stdout.split()[-1])
@@ -225,8 +225,9 @@ class Session:
         }
         if "uss_mean" in s:
             metrics.update(server_uss_mb=(s["uss_mean"] / traces.MB, "MB"),
-                           server_fds=(s["fds_peak"], "count"),
-                           server_connections=(s["connections_peak"], "count"))
+                           server_fds=(s["fds_peak"], "count"))
+        if "connections_peak" in s:
+            metrics["server_connections"] = (s["connections_peak"], "count")
         share = c["cpu_percent"] / (100.0 * window.capacity_cores)
         metrics["client_cpu_share"] = (share, "ratio")
         metrics["client_saturated"] = (float(share >= CLIENT_SATURATION_SHARE), "flag")
