@@ -27,11 +27,11 @@ STATS = ("count", "mean", "min", "p50", "p90", "p99", "p99.9", "max")
 # At most this many requests in flight by default (one VU each, each with its
 # own keep-alive connection); beyond, k6 drops requests and counts them.
 DEFAULT_VUS = 100
-# Go's garbage collector, at its default GOGC=100, runs every few hundred ms
-# at 1000+ req/s and on a one-core client delays k6's scheduler by 10-25 ms
-# (schedule lag p99 13 ms at 1000 req/s, drops from 1500 req/s); at 400 the
-# lag p99 was 5 ms up to 2000 req/s for about 50 MB more memory
-# (tests/bench_fixed_rate.py, README "Fixed-rate load (k6)").
+# Go's garbage collector, at its default GOGC=100, stalls k6's scheduler on a
+# one-core client: schedule lag p99 8.8 ms at 500 req/s and 18 ms at 1000,
+# 6.5 % dropped at 2000; at 400 the lag p99 stayed <= 1.4 ms up to 2000 req/s
+# with none dropped, for 35-55 MB more memory (tests/bench_fixed_rate.py,
+# README "Fixed-rate load (k6)").
 GOGC = 400
 
 

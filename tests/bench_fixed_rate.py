@@ -4,6 +4,7 @@ Not a test (pytest does not collect it): run it by hand,
 
     .venv/bin/python -m tests.bench_fixed_rate                  # 50..5000 req/s, 10 s each
     .venv/bin/python -m tests.bench_fixed_rate --rates 200 1000 --duration 5
+    .venv/bin/python -m tests.bench_fixed_rate --gogc 100 --vus 300   # Go's default GC; more VUs
 
 For each rate it runs runner/remote/fixed_rate.js (k6 v1.1.0, through
 runner/k6.py's command line) against a raw ASGI app (no framework) served by
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -147,26 +148,38 @@ def stop(proc: subprocess.Popen) -> None:
 
 def run_k6(k6_bin: str, url: str, rate: int, duration_s: int, vus: int = k6.DEFAULT_VUS,
            timeout_s: int = 5, cpu: int | None = None,
-           gogc: int = k6.GOGC) -> tuple[k6.K6Result, float]:
-    """One fixed-rate run; the result and k6's CPU use in % of one core over its
-    whole process (VU start-up and the graceful stop included)."""
+           gogc: int = k6.GOGC) -> tuple[k6.K6Result, float, float]:
+    """One fixed-rate run: the result, k6's CPU use in % of one core over its
+    whole process (VU start-up and graceful stop included) and its peak RSS in MB."""
     argv = k6.command(k6_bin, str(SCRIPT), url, rate, duration_s, vus, timeout_s, gogc)
     if cpu is not None:
-        argv = ["taskset", "-c", str(cpu), *argv]
-    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
-    res = subprocess.run(argv, capture_output=True, text=True,
-                         timeout=k6.window_timeout_s(duration_s, vus, timeout_s))
-    after, wall_s = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
-    if res.returncode != 0:
-        raise RuntimeError(f"k6 exited {res.returncode}: {res.stderr[-500:]}")
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return k6.parse(res.stdout), 100.0 * cpu_s / wall_s
+        argv = ["taskset", "-c", str(cpu), *argv]  # taskset and env exec: one process
+    limit_s = k6.window_timeout_s(duration_s, vus, timeout_s)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        killer = threading.Timer(limit_s, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # wait4: this process's own rusage
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall_s = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"k6 exited {proc.returncode}: {stderr[-500:]}")
+    cpu_pct = 100.0 * (usage.ru_utime + usage.ru_stime) / wall_s
+    return k6.parse(stdout), cpu_pct, usage.ru_maxrss / 1024.0
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rates", type=int, nargs="+", default=RATES)
     ap.add_argument("--duration", type=int, default=10, help="seconds per rate")
+    ap.add_argument("--vus", type=int, default=k6.DEFAULT_VUS, help="most requests in flight")
     ap.add_argument("--gogc", type=int, default=k6.GOGC,
                     help=f"Go's GOGC for k6 (default {k6.GOGC}; Go's own default is 100)")
     args = ap.parse_args(argv)
@@ -187,18 +200,18 @@ def main(argv: list[str] | None = None) -> None:
               f"load average before: {_load()}\n")
         print("| target req/s | achieved req/s | achieved/target | dropped | errors | VUs "
               "| lag p50 | lag p99 | lag p99.9 | lag max | intended p50 | intended p99 "
-              "| send p50 | send p99 | k6 CPU % |")
-        print("|---:" * 15 + "|")
+              "| send p50 | send p99 | k6 CPU % | k6 RSS MB |")
+        print("|---:" * 16 + "|")
         try:
             for rate in args.rates:
-                r, cpu_pct = run_k6(k6_bin, f"http://127.0.0.1:{port}/", rate, args.duration,
-                                    cpu=0, gogc=args.gogc)
+                r, cpu_pct, rss_mb = run_k6(k6_bin, f"http://127.0.0.1:{port}/", rate,
+                                            args.duration, vus=args.vus, cpu=0, gogc=args.gogc)
                 lag, lat, send = r.schedule_lag_ms, r.latency_ms, r.send_latency_ms
                 print(f"| {rate} | {r.achieved_rate:.1f} | {r.achieved_rate / rate:.4f} "
                       f"| {r.dropped} | {r.errors} | {r.vus} | {lag['p50']:.3f} "
                       f"| {lag['p99']:.3f} | {lag['p99.9']:.3f} | {lag['max']:.3f} "
                       f"| {lat['p50']:.3f} | {lat['p99']:.3f} | {send['p50']:.3f} "
-                      f"| {send['p99']:.3f} | {cpu_pct:.1f} |",
+                      f"| {send['p99']:.3f} | {cpu_pct:.1f} | {rss_mb:.0f} |",
                       flush=True)
         finally:
             stop(server)

@@ -144,7 +144,7 @@ def test_real_run_keeps_the_rate_and_intended_latency_bounds_send_latency(k6_bin
     port = free_port()
     server = stdlib_server(port)
     try:
-        r, _ = run_k6(k6_bin, f"http://127.0.0.1:{port}/", 200, 2)
+        r, _, _ = run_k6(k6_bin, f"http://127.0.0.1:{port}/", 200, 2)
     finally:
         stop(server)
     assert (r.dropped, r.errors) == (0, 0)
@@ -161,7 +161,7 @@ def test_real_run_against_a_slower_server_shows_the_queue(k6_bin):
     port = free_port()
     server = stdlib_server(port, sleep_s=0.02)
     try:
-        r, _ = run_k6(k6_bin, f"http://127.0.0.1:{port}/", 100, 2, vus=1)
+        r, _, _ = run_k6(k6_bin, f"http://127.0.0.1:{port}/", 100, 2, vus=1)
     finally:
         stop(server)
     assert r.dropped > 0 and r.achieved_rate < 0.7 * 100
