@@ -231,6 +231,28 @@ def test_postgresql_missing_fails_before_the_server_starts_with_its_log(tmp_path
     [cmd] = [c for c in session.server_conn.commands if "seed_polls" in c]
     assert "/lab/server/root/envs/env1/venv/bin/python" in cmd and "LAB_DB=postgres" in cmd
     assert "env -i" in cmd and "DJANGO_SETTINGS_MODULE=labproject.settings" in cmd
+    assert f"timeout -k 5 {ur.PREPARE_TIMEOUT_S} " in cmd
+
+
+def test_a_database_that_never_answers_fails_the_unit_not_the_run(tmp_path):
+    # Bounded on the host by `timeout` (exit 124) ...
+    session = FakeSession(tmp_path, {"seed_polls": Result("", 124),
+                                     "postgres.log": Result("LOG:  database system is ready")}, {})
+    with pytest.raises(StepFailed, match=r"took over 90 s .*not answering.*database system is ready"):
+        ur.UserRamp().before_start(session, ur.Params())
+
+    # ... and an SSH-level timeout becomes this unit's failure too.
+    class Hanging(FakeConn):
+        def run(self, cmd, **kwargs):
+            if "seed_polls" in cmd or "postgres.log" in cmd:
+                raise TimeoutError("Command did not complete within 120 seconds")
+            return Result()
+    session.server_conn = session.ctx.server_conn = Hanging({})
+    session.run_server = lambda cmd, timeout: session.server_conn.run(cmd)
+    with pytest.raises(StepFailed) as err:
+        ur.UserRamp().before_start(session, ur.Params())
+    assert "did not finish: TimeoutError" in str(err.value)
+    assert "its log could not be read (TimeoutError)" in str(err.value)
 
 
 def test_a_cell_without_psycopg_is_told_to_pin_it(tmp_path):

@@ -110,6 +110,10 @@ if os.environ.get("LAB_DB") == "postgres":
             'NAME': os.environ.get("LAB_DB_NAME", "polls"),
             'USER': os.environ.get("LAB_DB_USER", "polls"),
             'CONN_MAX_AGE': int(os.environ.get("LAB_DB_CONN_MAX_AGE", "0")),
+            # libpq's connect_timeout: a database that accepts the TCP
+            # connection but never answers fails the request instead of
+            # hanging it.
+            'OPTIONS': {'connect_timeout': int(os.environ.get("LAB_DB_CONNECT_TIMEOUT", "10"))},
         }
     }
 elif os.environ.get("LAB_DB"):

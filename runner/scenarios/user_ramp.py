@@ -39,7 +39,7 @@ NGINX_PORT = 8080
 POSTGRES_DIR, NGINX_DIR = "postgres", "nginx"       # under a host's lab root
 VIEW = "polls"
 LOG_TAIL_LINES = 15
-PREPARE_TIMEOUT_S = 120
+PREPARE_TIMEOUT_S = 90
 LOCUST_PREFIX = "locust"
 LOCUST_FILES = [f"{LOCUST_PREFIX}{s}" for s in (locust.STEP_SUFFIX, ".json", "_stats.csv",
                                                 "_stats_history.csv", "_failures.csv",
@@ -167,8 +167,17 @@ class UserRamp(Scenario):
         python = f"{session.server_paths.venv_bin(session.cell.env_id)}/python"
         cmd = (f"cd {session.server_paths.app} && env -i "
                + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-               + f" {python} -c {shlex.quote(PREPARE)} {params.questions} {params.choices} 2>&1")
-        res = session.run_server(cmd, PREPARE_TIMEOUT_S)
+               + f" timeout -k 5 {PREPARE_TIMEOUT_S} {python} -c {shlex.quote(PREPARE)} "
+               f"{params.questions} {params.choices} 2>&1")
+        try:
+            res = session.run_server(cmd, PREPARE_TIMEOUT_S + 30)
+        except Exception as exc:   # an SSH failure or timeout must fail this unit only
+            raise StepFailed(f"migrate and seed did not finish: {type(exc).__name__}"
+                             + self._logs(session, "postgres")) from None
+        if res.return_code == 124:
+            raise StepFailed(f"migrate and seed took over {PREPARE_TIMEOUT_S} s (PostgreSQL at "
+                             f"{env['LAB_DB_HOST']}:{DB_PORT} not answering?)"
+                             + self._logs(session, "postgres"))
         if res.return_code != 0:
             out = res.stdout.strip().splitlines()
             last = out[-1] if out else f"exit {res.return_code}"
@@ -222,12 +231,12 @@ class UserRamp(Scenario):
             args = " ".join(f"{n} {shlex.quote(paths[n + '_pid'])}"
                             for n, h in placement.items() if h == host)
             tools_python = f"{host.lab_root.rstrip('/')}/tools/venv/bin/python"
-            with host_conn(session, host) as conn:
-                res = run(conn, f"{tools_python} -c {shlex.quote(CPU_SECONDS)} {args}", timeout=20,
-                          warn=True)
             try:
+                with host_conn(session, host) as conn:
+                    res = run(conn, f"{tools_python} -c {shlex.quote(CPU_SECONDS)} {args}",
+                              timeout=20, warn=True)
                 snap.update(json.loads(res.stdout.strip().splitlines()[-1]))
-            except (ValueError, IndexError):
+            except Exception:   # a figure less, never a failed measurement
                 pass
         return snap
 
@@ -235,10 +244,13 @@ class UserRamp(Scenario):
         """The tail of a service's log, after the reason its role recorded (if any)."""
         host = db_host(session.ctx) if service == "postgres" else session.ctx.server_host
         paths = service_paths(host.lab_root)
-        with host_conn(session, host) as conn:
-            res = run(conn, f"cat {paths[service + '_error']} 2>/dev/null; "
-                            f"tail -n {LOG_TAIL_LINES} {paths[service + '_log']} 2>/dev/null",
-                      timeout=15, warn=True)
+        try:
+            with host_conn(session, host) as conn:
+                res = run(conn, f"cat {paths[service + '_error']} 2>/dev/null; "
+                                f"tail -n {LOG_TAIL_LINES} {paths[service + '_log']} 2>/dev/null",
+                          timeout=15, warn=True)
+        except Exception as exc:   # the reason being reported matters more than its log
+            return f"; {service} on {host.name}: its log could not be read ({type(exc).__name__})"
         text = " | ".join(line.strip() for line in res.stdout.splitlines() if line.strip())
         return f"; {service} on {host.name}: {text[-1500:] or 'no log (never started?)'}"
 
