@@ -21,6 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import SSHException
+
 from runner import wrk
 from runner.locks import Cell
 from runner.remote_paths import HostPaths
@@ -267,6 +270,11 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         outcome.failure = str(exc)
     except (ValueError, KeyError) as exc:  # includes wrk.WrkOutputError
         outcome.failure = f"{type(exc).__name__}: {exc}"
+    except CommandTimedOut as exc:
+        # A step over its bound (a hung load generator, say) fails this unit only.
+        outcome.failure = f"a step timed out after {exc.timeout:g} s: {exc.result.command[:160]}"
+    except (SSHException, OSError) as exc:
+        outcome.failure = f"SSH failed during the repetition: {type(exc).__name__}: {exc}"
     finally:
         if session.pid is not None:
             problem = stop_server(ctx, session.pid)

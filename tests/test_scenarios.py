@@ -151,3 +151,35 @@ def test_prior_results_give_each_cell_its_peak_throughput():
         samples.add(cols, "concurrency", rep, {"requests_per_s": (c1, "1/s")}, variant="c=1")
         samples.add(cols, "concurrency", rep, {"requests_per_s": (c8, "1/s")}, variant="c=8")
     assert prior_results(samples) == {"a": {"concurrency_peak_rps": 2100.0}}
+
+
+def test_the_polls_view_runs_only_under_user_ramp(write_matrix):
+    m = load_matrix(write_matrix(BASE.replace("view: [drf, raw]", "view: [drf, polls]")
+                                 + "scenarios: {concurrency: {levels: [4]}}\n"))
+    assert [c.view for c in m.cells] == ["drf"]
+    (polls,) = [x for x in m.excluded if x.spec.view == "polls"]
+    assert "runs only under user-ramp" in polls.reason
+
+
+def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path):
+    from invoke.exceptions import CommandTimedOut
+    from invoke.runners import Result
+
+    from runner import protocol
+
+    def hangs(*args, **kwargs):
+        raise CommandTimedOut(Result(command="wrk -c1 ..."), timeout=7)
+
+    monkeypatch.setattr(protocol, "start_server", lambda *a, **k: (4242, ["server"]))
+    monkeypatch.setattr(protocol, "wait_ready", hangs)
+    stopped = []
+    monkeypatch.setattr(protocol, "stop_server", lambda ctx, pid: stopped.append(pid))
+    monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
+    host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "cpus": "1"})()
+    ctx = protocol.Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
+                           server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
+    cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
+    out = protocol.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
+                                  Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    assert out.failure == "a step timed out after 7 s: wrk -c1 ..."
+    assert stopped == [4242]   # the server is still stopped

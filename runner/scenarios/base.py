@@ -81,7 +81,14 @@ class Scenario:
     after: ClassVar[tuple[str, ...]] = ()
     warmup: ClassVar[bool] = True   # run the protocol's wrk warm-up first
 
+    # Views whose app needs services only one scenario sets up (the polls app
+    # needs PostgreSQL: user-ramp's).
+    ONLY_FOR: ClassVar[dict[str, str]] = {"polls": "user-ramp"}
+
     def exclusion(self, spec, params) -> str | None:
+        owner = self.ONLY_FOR.get(spec.view)
+        if owner and owner != self.name:
+            return f"view {spec.view!r} runs only under {owner} (it needs that scenario's services)"
         return None
 
     def variants(self, params, prior: dict) -> list[Variant]:
