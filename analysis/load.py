@@ -17,7 +17,7 @@ import pandas as pd
 # The manifest schema this module understands (see the runner's history
 # comment for what each version changed). A newer manifest may mean fields
 # moved, so refuse it rather than report numbers under wrong assumptions.
-SUPPORTED_SCHEMA_VERSIONS = {1}
+SUPPORTED_SCHEMA_VERSIONS = {1, 2}   # 2 adds scenarios and variants (runner/manifest.py); 1 reads as variant "default"
 
 MANIFEST_NAME = "manifest.json"
 # The label of a scenario's only variant (runner.scenarios.base.Variant), and

@@ -4,6 +4,14 @@ SCHEMA_VERSION history (bump it, and say what changed, whenever a reader
 would have to treat the file differently):
   1 - 2026-11-22: first version: matrix, protocol, hosts and facts, cells with
       argv/packages/status, tool versions, timings, sha256 of every file.
+  2 - 2026-11-22: scenarios: protocol.scenarios (settings per scenario) and
+      protocol.latency_models replace protocol.scenario/connections/threads/
+      latency_model; cells[].status may be "partial", with cells[].failures
+      (scenario, variant, repetition, reason, raw folder) and cells[].scenarios;
+      timings.repetitions[] carry scenario, variant, raw folder and the
+      phases' epoch start/end; raw/ is raw/<cell>/<scenario>/<variant>/rep<k>/.
+      results.parquet gained the `variant` column (analysis reads version-1
+      runs as variant "default").
 """
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from pathlib import Path
 from runner import REPO_ROOT
 from runner.results import write_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _first_line(argv: list[str]) -> str | None:

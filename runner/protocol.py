@@ -137,10 +137,6 @@ def wait_ready(ctx: Context, cell: Cell) -> float:
     return float(data["ready_after_s"])
 
 
-def server_alive(ctx: Context, pid: int) -> bool:
-    return run(ctx.server_conn, f"kill -0 {pid}", timeout=15, warn=True).return_code == 0
-
-
 def stop_server(ctx: Context, pid: int) -> str | None:
     """Stop the server's whole session; return a problem or None when clean."""
     tries = int(STOP_GRACE_S / 0.1)
@@ -154,15 +150,6 @@ def stop_server(ctx: Context, pid: int) -> str | None:
         return f"server ignored SIGTERM for {STOP_GRACE_S:g} s and was killed"
     listening = run(ctx.server_conn, f"ss -Hltn 'sport = :{PORT}'", timeout=15, warn=True).stdout
     return f"port {PORT} still listening after stop" if listening.strip() else None
-
-
-def fetch(conn, remote_dir: str, names: list[str], local_dir: Path) -> None:
-    local_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        try:
-            conn.get(f"{remote_dir}/{name}", str(local_dir / name))
-        except OSError:
-            pass  # a step that failed early writes fewer files; the reason is recorded
 
 
 def cpu_list(cpus) -> str:

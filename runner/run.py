@@ -38,13 +38,6 @@ class Unit:
     repetition: int
 
 
-def schedule(cells, repetitions: int, seed: int) -> list[tuple]:
-    """Every (cell, repetition) once, shuffled so that drift favours no cell."""
-    order = [(cell, rep) for rep in range(repetitions) for cell in cells]
-    random.Random(seed).shuffle(order)
-    return order
-
-
 def phases(matrix) -> list[list[str]]:
     """Scenario names in phases: those that need others' results come later."""
     first = [n for n in matrix.scenarios if not SCENARIOS[n].after]

@@ -77,11 +77,11 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
     def total(sample, key):
         return sum(p.get(key, 0) for p in sample["procs"])
 
-    has_detail = any("uss" in p for p in last["procs"])
-    if "conns" in last:
-        out_conns = {"connections_peak": max(s.get("conns", 0) for s in inside)}
-    else:
-        out_conns = {}
+    # USS, fds and connections come with every fifth sample (the sampler's
+    # detail rate): averaged over the samples that carry them.
+    detailed = [s for s in inside if any("uss" in p for p in s["procs"])]
+    counted = [s["conns"] for s in inside if s.get("conns") is not None]
+    out_conns = {"connections_peak": max(counted)} if counted else {}
     out = {
         "wall_s": wall, "samples": len(inside), "cpu_s": cpu_s,
         "cpu_percent": 100.0 * cpu_s / wall if wall > 0 else 0.0,
@@ -91,9 +91,9 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
         "ctx_voluntary": vol, "ctx_involuntary": invol, "processes": len(lasts),
         "max_gap_s": max(b["t"] - a["t"] for a, b in zip(inside, inside[1:])),
     }
-    if has_detail:
-        out.update(uss_mean=sum(total(s, "uss") for s in inside) / len(inside),
-                   fds_peak=max(total(s, "fds") for s in inside))
+    if detailed:
+        out.update(uss_mean=sum(total(s, "uss") for s in detailed) / len(detailed),
+                   fds_peak=max(total(s, "fds") for s in detailed))
     out.update(out_conns)
     return out
 

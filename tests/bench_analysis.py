@@ -142,7 +142,7 @@ def make_run(folder: Path, samples: int, repetitions: int, seed: int = 1) -> Pat
     run.mkdir(parents=True)
     frame.to_parquet(run / "results.parquet", index=False)
     manifest = {
-        "schema_version": 1, "run_id": run_id, "status": "complete", "matrix_name": "bench",
+        "schema_version": 2, "run_id": run_id, "status": "complete", "matrix_name": "bench",
         "baseline_server": "gunicorn-sync",
         "protocol": {"scenarios": {"single-client": {"connection": ["keep-alive", "close"]},
                                    "concurrency": {"levels": [1, 16, 64]},

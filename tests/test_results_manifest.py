@@ -1,12 +1,12 @@
 import hashlib
 import json
-import random
 
 import pandas as pd
 
 from runner import manifest
 from runner.results import SAMPLE_COLUMNS, Samples, new_run_dir, point_latest
-from runner.run import schedule
+from runner.run import units
+from runner.scenarios.single_client import Params as SingleParams
 
 
 def test_run_dirs_are_new_and_latest_moves(tmp_path):
@@ -52,16 +52,6 @@ def test_manifest_hashes_every_file_and_has_a_schema_version(tmp_path):
     assert data["files"] == {"raw/wrk.txt": hashlib.sha256(b"x").hexdigest()}
 
 
-def test_schedule_covers_every_repetition_once_and_depends_on_seed():
-    cells = ["a", "b", "c"]
-    one = schedule(cells, 3, seed=1)
-    assert sorted(one) == sorted((c, r) for c in cells for r in range(3))
-    assert one == schedule(cells, 3, seed=1)
-    assert one != schedule(cells, 3, seed=2)
-    random.seed(0)  # the global RNG plays no part
-    assert one == schedule(cells, 3, seed=1)
-
-
 def test_aa_twins_copy_each_baseline_cell_under_its_own_id():
     from runner.locks import Cell
     from runner.matrix import CellSpec
@@ -80,6 +70,8 @@ def test_aa_twins_copy_each_baseline_cell_under_its_own_id():
     assert {k: v for k, v in twin.columns().items() if k != "cell_id"} == \
         {k: v for k, v in cells[0].columns().items() if k != "cell_id"}
     # Both are scheduled, interleaved with the rest.
-    order = schedule(out, 2, seed=3)
-    assert sorted((c.cell_id, r) for c, r in order) == sorted(
+    matrix = type("M", (), {"protocol": type("P", (), {"repetitions": 2})(),
+                            "scenarios_for": lambda self, spec: {"single-client": SingleParams()}})()
+    order = units(matrix, out, ["single-client"], {}, seed=3)
+    assert sorted((u.cell.cell_id, u.repetition) for u in order) == sorted(
         (c.cell_id, r) for c in out for r in range(2))

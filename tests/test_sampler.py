@@ -81,5 +81,8 @@ def test_tree_mode_counts_established_connections_to_the_server_port(tmp_path):
         for s in clients + accepted + [listener, other, stray]:
             s.close()
     rows = [json.loads(line) for line in out.read_text().splitlines()[:-1]]
-    # Both ends of each connection have local port `port` only on the server side.
-    assert rows and all(r["conns"] == 3 for r in rows), [r["conns"] for r in rows]
+    # Only the server side of each connection has local port `port`; the
+    # count comes with every fifth sample (the sampler's detail rate).
+    counted = [r["conns"] for r in rows if "conns" in r]
+    assert counted and all(c == 3 for c in counted), counted
+    assert len(counted) <= (len(rows) + 4) // 5

@@ -141,6 +141,9 @@ def test_units_cover_every_variant_and_repetition_in_a_seeded_shuffle(write_matr
     assert keys == [(u.cell.cell_id, u.scenario, u.variant.label, u.repetition)
                     for u in units(m, cells, names, {}, m.protocol.seed)]
     assert keys != sorted(keys)
+    other = [(u.cell.cell_id, u.scenario, u.variant.label, u.repetition)
+             for u in units(m, cells, names, {}, m.protocol.seed + 1)]
+    assert other != keys and sorted(other) == sorted(keys)
 
 
 def test_prior_results_give_each_cell_its_peak_throughput():

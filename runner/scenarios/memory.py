@@ -1,5 +1,6 @@
 """[memory] resident (RSS) and unique (USS) memory of every process of the
-server, after warm-up (the window's first sample) and after load (its last),
+server, after warm-up (the window's first sample with USS: the sampler reads
+it once a second) and after load (the last such sample),
 under closed-loop wrk load at `connections`. A worker is a process that used
 CPU during the load; the others (gunicorn's arbiter, hypercorn's supervisor,
 multiprocessing's resource tracker) are reported apart. USS is what a process
@@ -49,6 +50,11 @@ class Memory(Scenario):
     def measure(self, session, params, variant):
         metrics = wrk_window(session, "measured", session.view.path, session.ctx.duration_s,
                              connections=params.connections)
-        samples = session.last_window.server_samples
+        # USS comes with the sampler's detailed samples (one a second).
+        samples = [s for s in session.last_window.server_samples
+                   if any("uss" in p for p in s["procs"])]
+        if len(samples) < 2:
+            raise StepFailed("fewer than two detailed memory samples in the window; "
+                             "make protocol.duration_s at least 2 s")
         metrics.update(memory_metrics(samples[0], samples[-1]))
         return metrics
