@@ -155,8 +155,10 @@ def main(argv=None):
     df = pd.read_parquet(run_dir / "results.parquet")
     p50 = df[(df.metric == "latency_p50")].groupby("cell_id")["value"]
     protocol_cv = {cell: cv(v) for cell, v in p50}
+    flagged = df[(df.metric == "client_saturated") & (df.value > 0)].groupby("cell_id").size()
     on_off = sampler_on_off(ctx, by[("gunicorn-sync", "drf")], args.reps, args.seconds)
-    caps = {srv: capacity(ctx, by[(srv, "raw")], args.seconds) for srv in ("gunicorn-sync", "uvicorn")}
+    caps = {f"{srv} {view}": capacity(ctx, by[(srv, view)], args.seconds)
+            for srv in ("gunicorn-sync", "uvicorn") for view in ("raw", "drf")}
     plain = plain_back_to_back(by[("gunicorn-sync", "drf")], lab, args.reps, args.seconds)
 
     cpus = f"server CPU {server.cpus}, client CPU {client.cpus}"
@@ -168,12 +170,15 @@ def main(argv=None):
          "< 2 %", f"{len(on_off['on'])}+{len(on_off['off'])} alternating windows on one server"),
     ]
     for srv, c in caps.items():
-        rows.append((f"wrk capacity vs {srv} raw-app peak",
+        rows.append((f"wrk capacity vs {srv} peak",
                      f"{c['capacity_rps'] / c['peak_rps']:.1f}x (peak {c['peak_rps']:.0f}/s, "
                      f"wrk at {c['client_share'] * 100:.0f} % of its core)", ">= 5x", "wrk -c64 -t1"))
     for cell_id, value in sorted(protocol_cv.items()):
-        rows.append((f"A/A CV of p50, protocol ({cell_id})", f"{value * 100:.2f} %", "<= 3 %",
-                     f"{args.reps} fresh pinned servers, interleaved, run {run_dir.name}"))
+        server_view = df[df.cell_id == cell_id][["server", "view"]].iloc[0]
+        rows.append((f"A/A CV of p50, protocol ({cell_id} {server_view.server} {server_view.view})",
+                     f"{value * 100:.2f} %", "<= 3 %",
+                     f"{args.reps} fresh pinned servers, interleaved, {int(flagged.get(cell_id, 0))} "
+                     f"window(s) flagged saturated, run {run_dir.name}"))
     rows.append(("CV of p50, plain back-to-back wrk", f"{cv(plain) * 100:.2f} %", "(reference)",
                  f"{args.reps} runs, one unpinned server on 127.0.0.1"))
     width = max(len(r[0]) for r in rows)
