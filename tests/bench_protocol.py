@@ -5,7 +5,7 @@
 1. The sampler's cost: its own CPU on the server host (percent of one core)
    while it watches a server under single-client load.
 2. Single-client p50 with the server sampler on vs off: windows alternate on
-   one fresh server, so the only difference is the sampler.
+   one fresh uvicorn server (DRF view), so the only difference is the sampler.
 3. The load generator's capacity against the server's peak: wrk at 64
    connections against the raw WSGI and ASGI apps (no Django) on one worker;
    capacity = requests/s divided by wrk's share of its cores.
@@ -140,11 +140,13 @@ def main(argv=None):
     parser.add_argument("--lab", default="local")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--only-sampler", action="store_true",
+                        help="only the sampler on/off comparison (cells already installed)")
     args = parser.parse_args(argv)
 
     lab = load_lab(args.lab)
     server, client = lab.by_role("server"), lab.by_role("client")
-    run_dir = lab_run(args.lab, args.reps, args.seconds)   # installs the cells, too
+    run_dir = None if args.only_sampler else lab_run(args.lab, args.reps, args.seconds)
     matrix = load_matrix(MATRIX)
     cells, _ = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
     by = {(c.spec.server, c.spec.view): c for c in cells}
@@ -152,17 +154,25 @@ def main(argv=None):
                            server_host=server, client_host=client, server_conn=connect(server),
                            client_conn=connect(client), warmup_s=1, duration_s=args.seconds)
 
+    # uvicorn keeps its connection alive; gunicorn's sync worker closes each
+    # one, which makes its single-client windows bimodal (see README).
+    on_off = sampler_on_off(ctx, by[("uvicorn", "drf")], args.reps, args.seconds)
+    on, off = statistics.median(on_off["on"]), statistics.median(on_off["off"])
+    if args.only_sampler:
+        print(f"uvicorn drf, server CPU {server.cpus}, client CPU {client.cpus}: sampler "
+              f"{statistics.median(on_off['sampler_cpu']):.2f} % of a core; p50 on {on:.3f} vs off "
+              f"{off:.3f} ms ({(on / off - 1) * 100:+.1f} %), {args.reps}+{args.reps} alternating windows")
+        print(json.dumps(on_off))
+        return
     df = pd.read_parquet(run_dir / "results.parquet")
     p50 = df[(df.metric == "latency_p50")].groupby("cell_id")["value"]
     protocol_cv = {cell: cv(v) for cell, v in p50}
     flagged = df[(df.metric == "client_saturated") & (df.value > 0)].groupby("cell_id").size()
-    on_off = sampler_on_off(ctx, by[("gunicorn-sync", "drf")], args.reps, args.seconds)
     caps = {f"{srv} {view}": capacity(ctx, by[(srv, view)], args.seconds)
             for srv in ("gunicorn-sync", "uvicorn") for view in ("raw", "drf")}
     plain = plain_back_to_back(by[("gunicorn-sync", "drf")], lab, args.reps, args.seconds)
 
     cpus = f"server CPU {server.cpus}, client CPU {client.cpus}"
-    on, off = statistics.median(on_off["on"]), statistics.median(on_off["off"])
     rows = [
         ("sampler CPU (server host, % of one core)", f"{statistics.median(on_off['sampler_cpu']):.2f} %",
          "<= 1 %", f"median of {len(on_off['sampler_cpu'])} windows, interval 0.2 s"),
