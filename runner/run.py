@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import REPO_ROOT, configure, manifest, protocol
+from runner import REPO_ROOT, configure, manifest, protocol, wrk
 from runner.errors import LabError
 from runner.inventory import load_lab
 from runner.locks import resolve_matrix
@@ -290,7 +290,6 @@ def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timing
 
 
 def latency_models(matrix) -> dict:
-    from runner import wrk
     models = {}
     for name in matrix.scenarios:
         model = getattr(SCENARIOS[name], "latency_model", None)

@@ -42,6 +42,7 @@ class View:
     app: str = "django"             # which application serves it (runner/servers.TARGETS)
     slow_path: str | None = None    # io-mix: the path that sleeps ?s= seconds
     match: str = "exact"            # "exact" bytes, or "contains" for pages with data in them
+    only_under: str | None = None   # the one scenario that sets up what its app needs
 
 
 VIEWS: dict[str, View] = {
@@ -102,6 +103,7 @@ VIEWS: dict[str, View] = {
             expected_status=200,
             expected_body=b'id="polls-index"',
             match="contains",
+            only_under="user-ramp",
             expected_content_type="text/html",
             description="the polls tutorial app on PostgreSQL (seed 003); the index page "
                         "must contain its marker",

@@ -81,12 +81,9 @@ class Scenario:
     after: ClassVar[tuple[str, ...]] = ()
     warmup: ClassVar[bool] = True   # run the protocol's wrk warm-up first
 
-    # Views whose app needs services only one scenario sets up (the polls app
-    # needs PostgreSQL: user-ramp's).
-    ONLY_FOR: ClassVar[dict[str, str]] = {"polls": "user-ramp"}
-
     def exclusion(self, spec, params) -> str | None:
-        owner = self.ONLY_FOR.get(spec.view)
+        # A view whose app needs one scenario's services (polls: PostgreSQL).
+        owner = VIEWS[spec.view].only_under
         if owner and owner != self.name:
             return f"view {spec.view!r} runs only under {owner} (it needs that scenario's services)"
         return None
@@ -174,7 +171,7 @@ class Session:
             self._stop_server_sampler(sampler)
         self.fetch(self.ctx.client_conn, self.client_dir, [f"{tag}-out.txt", f"{tag}-client.jsonl"])
         self.fetch(self.ctx.server_conn, self.server_dir, [f"{tag}-server-full.jsonl"])
-        stdout = _read(self.local_dir / f"{tag}-out.txt")
+        stdout = read_text_or_empty(self.local_dir / f"{tag}-out.txt")
         if not self.server_alive():
             raise StepFailed(f"server died during the measured window ({tag})")
         if res.return_code != 0:
@@ -253,7 +250,7 @@ def littles_law(metrics: dict, connections: int) -> dict:
     return out
 
 
-def _read(path: Path) -> str:
+def read_text_or_empty(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
     except OSError:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 from runner import REPO_ROOT, locust, traces
 from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import read_text_or_empty as _read
 from runner.ssh import connect, run
 
 # Where the roles put things (playbooks/roles/lab_postgres, lab_nginx defaults);
@@ -297,10 +298,3 @@ def service_cpu_metrics(before: dict, after: dict) -> dict:
         if span > 0 and a is not None and b is not None:
             out[f"{name}_cpu_percent"] = (100.0 * (b - a) / span, "%")
     return out
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
