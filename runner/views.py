@@ -69,6 +69,26 @@ VIEWS: dict[str, View] = {
             expected_body=b'{"message": "Test Message"}',
             description="async def view returning JsonResponse",
         ),
+        # The same two views under labproject.settings_bare: no middleware.
+        # With raw below, they split a view's per-request cost into server,
+        # Django handler, middleware and sync/async hand-off
+        # (analysis/attribution.py).
+        View(
+            name="sync-bare",
+            path="/sync/",
+            app="django-bare",
+            expected_status=200,
+            expected_body=b'{"message": "Test Message"}',
+            description="the sync view with no middleware (settings_bare)",
+        ),
+        View(
+            name="async-bare",
+            path="/async/",
+            app="django-bare",
+            expected_status=200,
+            expected_body=b'{"message": "Test Message"}',
+            description="the async view with no middleware (settings_bare)",
+        ),
         View(
             name="raw",
             path="/fast",
@@ -111,4 +131,6 @@ VIEWS: dict[str, View] = {
     )
 }
 
-JSON_VIEWS = tuple(name for name, v in VIEWS.items() if v.expected_content_type == "application/json")
+# The JSON views of the full Django project (one server start serves them all).
+JSON_VIEWS = tuple(name for name, v in VIEWS.items()
+                   if v.expected_content_type == "application/json" and v.app == "django")

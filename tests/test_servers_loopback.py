@@ -327,3 +327,39 @@ def test_server_serves_every_view_on_loopback(venv_bin, tmp_path, name, workers,
     text = log.read_text(errors="replace")
     for view in map(VIEWS.get, JSON_VIEWS):
         assert f"GET {view.path}" not in text, f"{name} wrote an access log line:\n{text}"
+
+
+def _frame_options(port: int, path: str) -> tuple[bytes, str | None]:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.read(), resp.getheader("X-Frame-Options")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("name", ["gunicorn-sync", "uvicorn"])
+def test_bare_app_serves_the_views_without_middleware(venv_bin, tmp_path, name):
+    """The "django-bare" app answers the sync and async views with the same
+    bytes, and without what the middleware adds (XFrameOptionsMiddleware's
+    header), while the full app on the same server has it."""
+    bare = [VIEWS["sync-bare"], VIEWS["async-bare"]]
+    found = {}
+    for app in ("django-bare", "django"):
+        port = _free_port()
+        argv = SERVERS[name].command(str(APP_DIR), str(venv_bin), LOOPBACK, port, 1, 1, app=app)
+        log = tmp_path / f"{app}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_ready(proc, port, log)
+            found[app] = [_frame_options(port, v.path) for v in bare]
+        finally:
+            _stop(proc)
+    for view, (body, header) in zip(bare, found["django-bare"]):
+        assert body == view.expected_body, view.name
+        assert header is None, f"{view.name}: middleware ran under the bare app"
+    assert all(header == "DENY" for _, header in found["django"])
