@@ -6,7 +6,8 @@ strings only through formatting.py; summary.py and stats.py stay numeric
 (apart from short reasons and warning messages); verdicts.py writes the
 report's first section, sections.py one section per scenario.
 
-Order: verdicts (with the A/A control and stability warnings), how the run
+Order: anomaly flags, verdicts (with the A/A control and stability
+warnings), the overhead attribution when the run has its cells, how the run
 was measured, a section per scenario, failed and partial cells, checks.
 """
 
@@ -19,6 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import formatting as fmt
+from analysis.anomalies import anomalies, anomaly_lines
+from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
+from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
 from analysis.sections import scenario_order, scenario_sections
 from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
@@ -44,6 +48,7 @@ from analysis.verdicts import (
 REPORT_NAME = "report.md"
 
 FAILED_TITLE = "Failed cells"
+ANOMALIES_TITLE = "Anomalies"
 # Metrics whose interval the scenario tables show (and whose CV the warnings
 # check).
 _STATS_METRICS = [*STABILITY_METRICS, "latency_p99"]
@@ -71,8 +76,12 @@ def build_report(run_dir: str | Path) -> str:
             " cover only the repetitions that finished.",
             "",
         ]
+    # Anomalies first: a short block that must not scroll away below many verdicts.
+    lines += [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
                              facts.unjudged)
+    if facts.attribution_asked:
+        lines += attribution_lines(facts.attribution, facts.attribution_missing)
     lines += ["## How this was measured", "", _how_measured(manifest), ""]
 
     for section in facts.sections:
@@ -166,6 +175,10 @@ class _Facts:
         has_p50 = self.medians.groupby("scenario")["latency_p50"].count()
         self.unjudged = scenario_order(has_p50[has_p50 == 0].index)
         self.sections = scenario_sections(self)
+        self.anomalies = anomalies(self.medians, samples)
+        self.attribution = attribution(samples, self.baseline)
+        self.attribution_missing = missing_views(samples)
+        self.attribution_asked = not self.attribution.empty or bool(self.attribution_missing)
 
         self.tables: dict[str, pd.DataFrame] = {
             VERDICT_TITLE: verdict_table(self.compared, self.varying),
@@ -173,6 +186,14 @@ class _Facts:
         }
         if not self.controls.empty:
             self.tables[CONTROL_TITLE] = control_table(self.controls, self._ids())
+        if not self.anomalies.empty:
+            self.tables[ANOMALIES_TITLE] = fmt.display(
+                self.anomalies, ["cell_id", *CELL_COLUMNS, "scenario", "variant", "axis"],
+                [("p50 ms", "p50_ms", lambda v: fmt.num(v, 3)),
+                 ("siblings ms", "siblings_p50_ms", lambda v: fmt.num(v, 3)),
+                 ("ratio", "ratio", lambda v: fmt.num(v, 2))])
+        if not self.attribution.empty:
+            self.tables[ATTRIBUTION_TITLE] = attribution_table(self.attribution)
         for section in self.sections:
             self.tables.update({title: table for title, _, table in section.tables})
         self.tables[FAILED_TITLE] = self._failed_table()

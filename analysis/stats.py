@@ -191,7 +191,7 @@ def aa_controls(samples: pd.DataFrame) -> pd.DataFrame:
     difference when there is none, i.e. the noise floor. Empty when the run
     holds no such pair.
     """
-    pairs = [(a, b) for twins in _twin_sets(samples) for i, a in enumerate(twins)
+    pairs = [(a, b) for twins in twin_sets(samples) for i, a in enumerate(twins)
              for b in twins[i + 1:]]
     if not pairs:
         return pd.DataFrame(columns=_CONTROL_COLUMNS)
@@ -321,7 +321,7 @@ def not_compared(samples: pd.DataFrame, baseline_server: str,
 # Helpers
 
 
-def _twin_sets(samples: pd.DataFrame) -> list[list[str]]:
+def twin_sets(samples: pd.DataFrame) -> list[list[str]]:
     """Sorted cell_ids of each set of cells identical in every cell column."""
     if samples.empty:
         return []
@@ -346,7 +346,7 @@ def _comparable_medians(samples: pd.DataFrame, medians: pd.DataFrame | None = No
     latency: the verdict is about it, and a scenario without one (io-mix's
     elapsed seconds, a ramp's per-step figures) is shown in its own section."""
     medians = cell_medians(samples) if medians is None else medians
-    twins = {cell_id for ids in _twin_sets(samples) for cell_id in ids[1:]}
+    twins = {cell_id for ids in twin_sets(samples) for cell_id in ids[1:]}
     keep = ~medians["cell_id"].isin(twins) & medians["latency_p50"].notna()
     return medians[keep].reset_index(drop=True)
 

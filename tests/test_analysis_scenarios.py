@@ -221,7 +221,7 @@ def test_runner_flag_wins_over_cpu_share():
 def test_sections_follow_the_verdicts_in_scenario_order():
     text = build_report(SCENARIOS)
     heads = [line for line in text.splitlines() if line.startswith("## ")]
-    assert heads == ["## Verdict", "## How this was measured", "## Scenario: single-client",
+    assert heads == ["## Anomalies", "## Verdict", "## How this was measured", "## Scenario: single-client",
                      "## Scenario: concurrency", "## Scenario: memory", f"## {FAILED_TITLE}",
                      "## Checks"]
     verdict = section(text, f"## {VERDICT_TITLE}", "### ")
