@@ -4,8 +4,11 @@ An archive is the form in which a run leaves this machine, so it carries its
 own checksums: ARCHIVE-SHA256SUMS (the first member) lists `sha256  path` for
 every other file, paths relative to the run folder, so that after extracting
 `cd <run_id> && sha256sum -c ARCHIVE-SHA256SUMS` works without this code. It
-also covers report.md, which is written after manifest.json and so is not in
-the manifest's own `files`.
+also covers the files written after manifest.json, which are therefore not in
+the manifest's own `files`: report.md (`lab report`) and comparison.md (`lab
+reproduce`: the new run against the archived one). pack() takes every file
+of the folder, so these too; a changed one is named by verify() like any
+other member.
 
 Only the standard library is used, so an archive can be checked anywhere.
 """

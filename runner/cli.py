@@ -186,6 +186,69 @@ def verify(archive_file: Path = typer.Argument(..., metavar="FILE")):
     _guard(go)
 
 
+def _print_comparison(comparison) -> None:
+    """The summary line, the tables, and the environment differences when a
+    cell disagrees (otherwise how many there are: the markdown has them)."""
+    ui.info(f"{comparison.run_b} against {comparison.run_a}: {comparison.summary()}")
+    for title, frame in comparison.tables()[:2]:
+        if len(frame):
+            ui.table(title, frame)
+    env = comparison.environment
+    if env.empty:
+        ui.info("environment: no difference between the two manifests")
+    elif comparison.any_disagree:
+        ui.table("environment differences (some cells disagree)", env)
+    else:
+        ui.info(f"environment: {len(env)} difference(s) between the manifests, not shown as no "
+                "cell disagrees (the markdown lists them)")
+
+
+@app.command("compare")
+def compare_cmd(run_a: Path = typer.Argument(..., metavar="RUN_A"),
+                run_b: Path = typer.Argument(..., metavar="RUN_B"),
+                out: Optional[Path] = typer.Option(None, "--out",
+                                                   help="Write the comparison as markdown here "
+                                                        "(never over an existing file).")):
+    """Compare two run folders cell by cell: do RUN_B's figures agree with RUN_A's
+    within their 95 % intervals, and what differs in their environments."""
+    from analysis.compare_runs import compare_runs
+
+    def go():
+        if out is not None and (out.exists() or out.is_symlink()):
+            raise LabError(f"{out} already exists, not overwriting it")
+        try:
+            comparison = compare_runs(run_a, run_b)
+        except ValueError as exc:   # analysis.load names the folder or file at fault
+            raise LabError(str(exc)) from None
+        _print_comparison(comparison)
+        if out is not None:
+            try:
+                with out.open("x", encoding="utf-8") as f:
+                    f.write(comparison.markdown())
+            except FileExistsError:
+                raise LabError(f"{out} already exists, not overwriting it") from None
+            except OSError as exc:
+                raise LabError(f"cannot write {out}: {exc.strerror}") from None
+            ui.info(f"comparison: {out}")
+    _guard(go)
+
+
+@app.command("reproduce")
+def reproduce_cmd(archive_file: Path = typer.Argument(..., metavar="FILE"), lab: str = LabOpt,
+                  results: Path = typer.Option(REPO_ROOT / "results",
+                                               help="Folder of run folders.")):
+    """Run an archived run again on this lab, from its own locks, matrix and
+    protocol, and compare the new figures with the archived ones."""
+    from runner.reproduce import COMPARISON_NAME, reproduce
+
+    def go():
+        run_dir, comparison = reproduce(archive_file, lab_name=lab, results_root=results, ui=ui)
+        _print_comparison(comparison)
+        ui.info(f"comparison: {run_dir / COMPARISON_NAME}")
+        ui.info(f"results: {run_dir}")
+    _guard(go)
+
+
 def main():
     app(prog_name="lab")
 

@@ -104,6 +104,20 @@ def compile_lock(requirements: str, python: str, cache_dir: Path) -> tuple[str |
     return proc.stdout, ""
 
 
+def cell_from_lock(spec: CellSpec, lock_text: str) -> Cell:
+    """The Cell that `lock_text` makes of `spec`: the one place ids are made,
+    so a lock resolved now and the same lock read back from an archived run
+    (`lab reproduce`) give the same cell_id and env_id."""
+    packages = parse_lock(lock_text)
+    identity = {"python": spec.python, "server": spec.server, "workers": spec.workers,
+                "view": spec.view, "packages": packages}
+    if spec.threads != 1:   # keeps the ids of cells from before the threads axis
+        identity["threads"] = spec.threads
+    return Cell(spec=spec, cell_id=_sha(json.dumps(identity, sort_keys=True))[:12],
+                env_id=_sha(f"{spec.python}\n{lock_text}")[:12], lock_text=lock_text,
+                packages=packages)
+
+
 def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: None):
     """Resolve every spec; return (cells, exclusions). Never raises for a bad cell."""
     # Each resolution mostly waits on the package index: run the distinct
@@ -119,13 +133,7 @@ def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: 
             exclusions.append(Exclusion(spec, f"pins do not resolve: {error}"))
             log(f"excluded {spec.label()}: {error}")
             continue
-        packages = parse_lock(lock)
-        identity = {"python": spec.python, "server": spec.server, "workers": spec.workers,
-                    "view": spec.view, "packages": packages}
-        if spec.threads != 1:   # keeps the ids of cells from before the threads axis
-            identity["threads"] = spec.threads
-        cell = Cell(spec=spec, cell_id=_sha(json.dumps(identity, sort_keys=True))[:12],
-                    env_id=_sha(f"{spec.python}\n{lock}")[:12], lock_text=lock, packages=packages)
+        cell = cell_from_lock(spec, lock)
         _store(cache_dir / "cells" / f"{cell.cell_id}.txt", lock)
         cells.append(cell)
     return cells, exclusions

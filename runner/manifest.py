@@ -12,6 +12,11 @@ would have to treat the file differently):
       phases' epoch start/end; raw/ is raw/<cell>/<scenario>/<variant>/rep<k>/.
       results.parquet gained the `variant` column (analysis reads version-1
       runs as variant "default").
+     2026-11-23, still 2 (no reader has to change): an optional top-level
+      `reproduces` {archive: path of the archive, archive_sha256, run_id: the
+      archived run's id} in a run made by `lab reproduce`, whose cells come
+      from that archive's locks; its `matrix_file` is then
+      "<archive>:<run_id>/matrix.yaml".
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from runner import REPO_ROOT, configure, manifest, protocol, wrk
 from runner.errors import LabError
 from runner.inventory import load_lab
-from runner.locks import resolve_matrix
+from runner.locks import cell_from_lock, resolve_matrix
 from runner.matrix import Exclusion, load_matrix
 from runner.results import Samples, new_run_dir, point_latest
 from runner.scenarios import SCENARIOS
@@ -116,6 +116,26 @@ def resolve(matrix, ui) -> tuple[list, list]:
     return cells, exclusions
 
 
+# Why a cell of the matrix is left out when the locks are given (lab reproduce).
+NOT_ARCHIVED = "not in the archived run"
+
+
+def cells_from_locks(matrix, locks: dict, ui) -> tuple[list, list]:
+    """Cells made from given locks instead of resolving ({CellSpec: lock
+    text}, as `lab reproduce` reads them from an archive): the same spec and
+    lock give the same cell_id (locks.cell_from_lock). A spec with no lock is
+    excluded with the reason NOT_ARCHIVED; the matrix's own exclusions stay."""
+    cells, exclusions = [], list(matrix.excluded)
+    for spec in matrix.cells:
+        if spec in locks:
+            cells.append(cell_from_lock(spec, locks[spec]))
+        else:
+            exclusions.append(Exclusion(spec, NOT_ARCHIVED))
+    ui.info(f"{len(cells)} cells from the given locks (nothing resolved), "
+            f"{len(exclusions)} excluded")
+    return cells, exclusions
+
+
 AA_SUFFIX = "-aa"
 
 
@@ -155,7 +175,14 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
 
 
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
-               results_root: Path = REPO_ROOT / "results", ui=None) -> Path:
+               results_root: Path = REPO_ROOT / "results", ui=None,
+               locks: dict | None = None, reproduces: dict | None = None) -> Path:
+    """Run a matrix; return its new run folder.
+
+    `locks` ({CellSpec: lock text}) replaces resolving: the cells are made
+    from those locks (cells_from_locks), as `lab reproduce` does with an
+    archived run's. `reproduces` ({archive, archive_sha256, run_id}) is
+    recorded as the manifest's `reproduces` key (runner/manifest.py)."""
     matrix = load_matrix(matrix_path)          # errors before anything starts
     lab = load_lab(lab_name)
     server_host, client_host = lab.by_role("server"), lab.by_role("client")
@@ -164,15 +191,19 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     started = time.time()
     shutil.copyfile(matrix.path, run_dir / "matrix.yaml")      # the matrix as given
     exclusions = []
+    provenance = {"reproduces": reproduces} if reproduces else {}
 
     def failed_before_measuring(error: str):
         # The folder says why it holds no measurement, rather than looking half-written.
         manifest.write_manifest(run_dir, {"run_id": run_id, "status": "failed", "error": error,
                                           "matrix_name": matrix.name, "matrix": matrix.raw,
-                                          "excluded": _excluded(exclusions)})
+                                          "excluded": _excluded(exclusions), **provenance})
 
     try:
-        cells, exclusions = resolve(matrix, ui)
+        if locks is None:
+            cells, exclusions = resolve(matrix, ui)
+        else:
+            cells, exclusions = cells_from_locks(matrix, locks, ui)
         require_cells(matrix, cells, exclusions)
         if matrix.protocol.aa_control:
             cells = with_aa_twins(cells, matrix.baseline_server)
@@ -193,7 +224,10 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                               "observed_cpus": {}} for c in cells}
     base = {
         "run_id": run_id, "status": "running", "matrix_name": matrix.name,
-        "matrix_file": str(matrix.path), "matrix": matrix.raw,
+        # Reproducing, the matrix file is a temporary copy: name where it came from.
+        "matrix_file": (f"{reproduces['archive']}:{reproduces['run_id']}/matrix.yaml"
+                        if reproduces else str(matrix.path)),
+        "matrix": matrix.raw,
         "matrix_sha256": hashlib.sha256(matrix.path.read_bytes()).hexdigest(),
         "baseline_server": matrix.baseline_server,
         "protocol": {"scenarios": {n: p.model_dump() for n, p in matrix.scenarios.items()},
@@ -213,6 +247,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk")},
         "ansible_recap": recap,
         "excluded": _excluded(exclusions),
+        **provenance,
     }
 
     def cells_entry():
