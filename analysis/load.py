@@ -1,6 +1,20 @@
 """Read run folders (``results/<run_id>/``): one into (samples, manifest),
 several into one sample table.
 
+Reading older runs (the manifest's ``schema_version``; runner/manifest.py
+keeps the history of what each version changed):
+
+- version 2 (current): read as is.
+- version 1: migrated on reading, in memory (the folder is never edited):
+  samples without ``variant`` get "default" (each scenario then ran one
+  way), samples without ``threads`` get 1 (one thread per worker, the only
+  setting before the threads axis). The report's "How this was measured"
+  reads version 1's ``protocol.latency_model/connections/threads`` in place
+  of version 2's ``protocol.scenarios/latency_models``.
+- any other version (a newer lab's, or a hand-edited file): refused with a
+  message naming the file and the versions this code reads, rather than
+  reported under assumptions that may be wrong.
+
 Everything downstream trusts what this returns, so problems are reported
 here, once, as a ``ValueError`` that names the path or column at fault,
 instead of surfacing later as a KeyError deep inside pandas.
