@@ -5,7 +5,7 @@ LAB_CLI := $(VENV)/bin/lab
 LAB   ?= local
 MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
-APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl
+APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
 
 .PHONY: help setup lab-up lab-down install run report demo test
 

@@ -1,0 +1,327 @@
+"""The figures of report.html, drawn with matplotlib's Agg canvas.
+
+One function per figure. Each takes frames the report has already computed
+(``_Facts`` attributes of analysis/report.py: ``medians``, ``ci``,
+``compared``; and per-repetition values from :func:`repetitions`) and
+returns a :class:`matplotlib.figure.Figure`, or None when the run holds no
+data for it, so a report never shows an empty plot. Figures are made with
+``Figure()`` on a ``FigureCanvasAgg``, never through pyplot: no global
+state, no GUI backend, and a figure is freed once the caller drops it.
+
+Every axis names its quantity and unit; titles name the latency model of the
+scenario when the manifest records it (``protocol.latency_models``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from analysis.load import DEFAULT_VARIANT
+from analysis.sections import scenario_order
+from analysis.summary import per_repetition, variant_rank
+
+LATENCY = {"latency_p50": ("p50", "o", "tab:blue"), "latency_p90": ("p90", "s", "tab:orange"),
+           "latency_p99": ("p99", "^", "tab:red")}
+MEMORY = {"worker_rss_mb_after_load": ("RSS", "tab:blue"),
+          "worker_uss_mb_after_load": ("USS", "tab:green")}
+FAILURE = re.compile(r"failure_pct@(\d+)$")
+LEVEL = re.compile(r"c=(\d+)$")
+VERSIONS = {"python": "Python", "django": "Django", "asgiref": "asgiref"}
+WIDTH = 11.5  # inches; at 100 dpi a figure is 1150 px wide
+
+
+def repetitions(samples: pd.DataFrame) -> pd.DataFrame:
+    """One value per repetition of the metrics the figures show."""
+    wanted = samples["metric"].isin([*LATENCY, *MEMORY]) | samples["metric"].str.match(FAILURE)
+    return per_repetition(samples[wanted])
+
+
+def cell_labels(medians: pd.DataFrame, varying: set[str]) -> dict[str, str]:
+    """{cell_id: "uvicorn (asgi, 1w) Python 3.12"}, in the order the figures
+    list cells: the coordinates that vary in the run; the cell_id is added
+    where two cells would read the same."""
+    labels = {}
+    records = medians.drop_duplicates("cell_id").to_dict("records")
+    # Releases in numeric order (3.9 before 3.10); otherwise the report's order.
+    records.sort(key=lambda r: tuple(_version_key(str(r[c])) for c in VERSIONS))
+    for r in records:
+        text = f"{r['server']} ({r['interface']}, {r['workers']}w"
+        text += f" {r['threads']}t)" if "threads" in varying else ")"
+        text += "".join(f" {name} {r[c]}" for c, name in VERSIONS.items() if c in varying)
+        labels[r["cell_id"]] = text
+    seen = pd.Series(list(labels.values())).value_counts()
+    return {c: f"{t} [{c}]" if seen[t] > 1 else t for c, t in labels.items()}
+
+
+def latency_model(manifest: dict, scenario: str, variants=()) -> str | None:
+    """The manifest's latency model of ``scenario`` (per variant where one
+    has its own, like "single-client close"), shortened for a title."""
+    protocol = manifest.get("protocol") or {}
+    models = protocol.get("latency_models") or {}
+    if not models:
+        return _short(protocol["latency_model"]) if protocol.get("latency_model") else None
+    found = {v: models.get(f"{scenario} {v}") or models.get(scenario) for v in variants or [""]}
+    distinct = {_short(m) for m in found.values() if m}
+    if len(distinct) <= 1:
+        return next(iter(distinct), None)
+    return "; ".join(f"{v}: {_short(m)}" for v, m in found.items() if m)
+
+
+def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict) -> Figure | None:
+    """p50, p90 and p99 of every repetition, one row per cell and variant,
+    one panel per scenario, log scale."""
+    data = reps[reps["metric"].isin(list(LATENCY))]
+    if data.empty:
+        return None
+    scenarios = scenario_order(data["scenario"])
+    rows = {s: _rows(data[data["scenario"] == s], labels) for s in scenarios}
+    heights = [max(len(r), 2) for r in rows.values()]
+    row_in = max(0.12, min(0.3, 30 / sum(heights)))
+    fig = _figure(sum(h * row_in + 1.2 for h in heights))
+    axes = fig.subplots(len(scenarios), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": [h * row_in + 1.2 for h in heights]})[:, 0]
+    for ax, scenario in zip(axes, scenarios):
+        order = rows[scenario]
+        part = data[data["scenario"] == scenario]
+        y = [order[(c, v)] for c, v in zip(part["cell_id"], part["variant"])]
+        part = part.assign(_y=y)
+        for metric, (name, marker, color) in LATENCY.items():
+            one = part[part["metric"] == metric]
+            ax.scatter(one["value"], one["_y"], marker=marker, color=color, s=18, alpha=0.7,
+                       label=name)
+        ax.set_xscale("log")
+        _plain_log(ax.xaxis)
+        ax.set_yticks(range(len(order)), [_row_label(k, labels) for k in order],
+                      fontsize=max(5, min(9, 260 * row_in / 9)))
+        ax.set_ylim(len(order) - 0.5, -0.5)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+        ax.set_xlabel("latency per request (ms, log scale)")
+        ax.set_ylabel("cell [variant]")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="a repetition")
+        model = latency_model(manifest, scenario, sorted(set(part["variant"])))
+        ax.set_title(_title(f"Latency percentiles per repetition: {scenario}", model), fontsize=10)
+    return fig
+
+
+def concurrency(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Figure | None:
+    """Throughput and p99 against the number of connections (scenario
+    concurrency, variants c=N), one line per cell, 95 % intervals as bars."""
+    rows = medians[(medians["scenario"] == "concurrency")
+                   & medians["variant"].astype(str).str.match(LEVEL)]
+    rows = rows[rows[["requests_per_s", "latency_p99"]].notna().any(axis=1)]
+    if rows.empty:
+        return None
+    rows = rows.assign(level=rows["variant"].str.extract(LEVEL, expand=False).astype(int))
+    fig = _figure(4.6)
+    axes = fig.subplots(1, 2)
+    panels = [("requests_per_s", "throughput (requests/s)", "linear"),
+              ("latency_p99", "p99 latency (ms, log scale)", "log")]
+    for ax, (metric, ylabel, scale) in zip(axes, panels):
+        for cell_id, cell in rows.sort_values("level").groupby("cell_id", sort=False):
+            low, high = zip(*(ci.get((cell_id, "concurrency", v, metric), (math.nan,) * 3)[:2]
+                              for v in cell["variant"]))
+            ax.errorbar(cell["level"], cell[metric], yerr=_yerr(cell[metric], low, high),
+                        marker="o", capsize=3, label=labels.get(cell_id, cell_id))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale(scale)
+        if scale == "log":
+            _plain_log(ax.yaxis)
+        levels = sorted(rows["level"].unique())
+        ax.set_xticks(levels, [str(v) for v in levels])
+        ax.set_xlabel("concurrent connections (wrk -c, log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylim(bottom=0)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(_title("Throughput and p99 latency vs concurrency (median, 95 % interval)",
+                        latency_model(manifest, "concurrency")), fontsize=10)
+    return fig
+
+
+def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
+    """The ASGI/WSGI p50 ratio of each comparison, by the release of each
+    of Python, Django and asgiref that varies in it, with its interval."""
+    asgi = compared[compared["interface"] == "asgi"] if not compared.empty else compared
+    axes_of = [c for c in VERSIONS if not asgi.empty and asgi[c].nunique() > 1]
+    if not axes_of:
+        return None
+    asgi = asgi.assign(series=[f"{s} [{v}]" if v != DEFAULT_VARIANT else s
+                               for s, v in zip(asgi["server"], asgi["variant"])])
+    fig = _figure(4.4, width=max(WIDTH, 3.6 * len(axes_of)))
+    axes = fig.subplots(1, len(axes_of), sharey=True, squeeze=False)[0]
+    series = list(dict.fromkeys(asgi["series"]))
+    for ax, column in zip(axes, axes_of):
+        versions = sorted(set(map(str, asgi[column])), key=_version_key)
+        where = {v: i for i, v in enumerate(versions)}
+        for k, name in enumerate(series):
+            part = asgi[asgi["series"] == name]
+            offset = (k - (len(series) - 1) / 2) * 0.8 / len(series)
+            # A release's comparisons spread evenly side by side around its place.
+            by = part[column].astype(str)
+            nth, count = by.groupby(by).cumcount(), by.map(by.value_counts())
+            spread = 0.3 / len(series) * ((nth + 0.5) / count - 0.5)
+            x = [where[v] + offset for v in by] + spread.to_numpy()
+            ax.errorbar(x, part["p50_ratio"], yerr=_yerr(part["p50_ratio"], part["p50_ratio_low"],
+                        part["p50_ratio_high"]), fmt="o", ms=4, alpha=0.6, capsize=2,
+                        color=f"C{k}", label=f"{name} (one comparison)")
+            med = part.groupby(part[column].astype(str))["p50_ratio"].median()
+            ax.scatter([where[v] + offset for v in med.index], med, marker="_", s=400,
+                       color="black", zorder=3, label="median per release" if k == 0 else None)
+        ax.axhline(1, color="grey", lw=1, ls="--")
+        ax.set_xticks(range(len(versions)), versions)
+        ax.set_xlabel(f"{VERSIONS[column]} release (version)")
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_ylabel("p50 latency ratio ASGI / WSGI (×; 1 = same)")
+    axes[0].set_ylim(bottom=0)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    models = {latency_model(manifest, s, [v]) for s, v in zip(asgi["scenario"], asgi["variant"])}
+    fig.suptitle(_title("ASGI/WSGI p50 ratio by version (95 % bootstrap interval)",
+                        "; ".join(sorted(m for m in models if m)) or None), fontsize=10)
+    return fig
+
+
+def memory(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
+           manifest: dict) -> Figure | None:
+    """RSS and USS per worker after the load (scenario memory), per cell:
+    bars at the median, a dot per repetition."""
+    rows = medians[medians["scenario"] == "memory"]
+    present = [m for m in MEMORY if m in rows.columns and rows[m].notna().any()]
+    rows = rows[rows[present].notna().any(axis=1)] if present else rows.iloc[0:0]
+    if rows.empty:
+        return None
+    keys = list(dict.fromkeys(zip(rows["cell_id"], rows["variant"])))
+    fig = _figure(1.4 + 0.5 * len(keys) * len(present))
+    ax = fig.subplots()
+    height = 0.8 / len(present)
+    for j, metric in enumerate(present):
+        name, color = MEMORY[metric]
+        y = np.arange(len(keys)) + (j - (len(present) - 1) / 2) * height
+        values = [rows.loc[(rows["cell_id"] == c) & (rows["variant"] == v), metric].iloc[0]
+                  for c, v in keys]
+        ax.barh(y, values, height=height * 0.9, color=color, alpha=0.6, label=f"{name} (median)")
+        for yi, (c, v) in zip(y, keys):
+            dots = reps[(reps["cell_id"] == c) & (reps["scenario"] == "memory")
+                        & (reps["variant"] == v) & (reps["metric"] == metric)]["value"]
+            ax.scatter(dots, [yi] * len(dots), color="black", s=10, zorder=3,
+                       label="one repetition" if (j, yi) == (0, y[0]) else None)
+    ax.set_yticks(range(len(keys)), [_row_label(k, labels) for k in keys])
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    ax.set_xlabel("memory per worker after the load (MB; mean over workers)")
+    ax.set_ylabel("cell [variant]")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(_title("Memory per worker (RSS counts pages shared after fork, USS does not)",
+                        latency_model(manifest, "memory")), fontsize=10)
+    return fig
+
+
+def failure_vs_users(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
+                     manifest: dict) -> Figure | None:
+    """Failed requests in % at each step of users (scenario user-ramp,
+    metrics failure_pct@<users>), one line per cell, a dot per repetition."""
+    rows = medians[medians["scenario"] == "user-ramp"]
+    steps = sorted((int(FAILURE.match(c).group(1)), c) for c in rows.columns
+                   if FAILURE.match(c) and rows[c].notna().any())
+    if rows.empty or not steps:
+        return None
+    fig = _figure(4.4)
+    ax = fig.subplots()
+    top = 0.0
+    for k, r in enumerate(rows.to_dict("records")):
+        points = [(u, r[c]) for u, c in steps if pd.notna(r[c])]
+        label = _row_label((r["cell_id"], r["variant"]), labels)
+        ax.plot(*zip(*points), marker="o", color=f"C{k}", label=label)
+        for u, c in steps:
+            dots = reps[(reps["cell_id"] == r["cell_id"]) & (reps["scenario"] == "user-ramp")
+                        & (reps["variant"] == r["variant"]) & (reps["metric"] == c)]["value"]
+            ax.scatter([u] * len(dots), dots, color=f"C{k}", s=12, alpha=0.5)
+            top = max([top, *dots])
+        top = max([top, *(v for _, v in points)])
+    users = [u for u, _ in steps]
+    ax.set_xticks(users, [str(u) for u in users])
+    ax.set_ylim(-1, max(10.0, top * 1.1))
+    ax.set_xlabel("concurrent users (Locust)")
+    ax.set_ylabel("failed requests (% of requests in the step)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.set_title(_title("Failures vs users (line: median over repetitions; dots: repetitions)",
+                        latency_model(manifest, "user-ramp")), fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def _figure(height: float, width: float = WIDTH) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _rows(part: pd.DataFrame, labels: dict) -> dict[tuple, int]:
+    """{(cell_id, variant): row}: variants in their natural order, cells in
+    the report's order (``labels`` follows ``medians``)."""
+    rank = variant_rank(part["variant"])
+    cells = {c: i for i, c in enumerate(labels)}
+    keys = sorted(set(zip(part["cell_id"], part["variant"])),
+                  key=lambda k: (rank[str(k[1])], cells.get(k[0], len(cells))))
+    return {k: i for i, k in enumerate(keys)}
+
+
+def _row_label(key: tuple, labels: dict) -> str:
+    cell_id, variant = key
+    name = labels.get(cell_id, cell_id)
+    return name if variant == DEFAULT_VARIANT else f"{name} [{variant}]"
+
+
+def _short(model: str, limit: int = 240) -> str:
+    """A latency model up to its first ';' outside parentheses, at most
+    ``limit`` characters ("How this was measured" gives it in full)."""
+    depth = 0
+    for i, ch in enumerate(model):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ";" and depth == 0:
+            model = model[:i]
+            break
+    model = model.strip()
+    return model if len(model) <= limit else model[:limit - 1].rstrip() + "…"
+
+
+def _title(what: str, model: str | None) -> str:
+    text = f"{what}\nlatency model: {model}" if model else what
+    return "\n".join(textwrap.fill(line, 105, break_on_hyphens=False)
+                     for line in text.split("\n"))
+
+
+def _plain_log(axis) -> None:
+    """Log-scale ticks as plain numbers (0.5, 2, 30, not 2×10^0); on a short
+    axis some minor ticks too (2 and 5 over 1-2.5 decades, more below)."""
+    def minor(value: float, _) -> str:
+        low, high = sorted(axis.get_view_interval())
+        decades = math.log10(high / low) if low > 0 else math.inf
+        mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+        keep = mantissa in (2, 5) if decades > 1 else mantissa in (2, 3, 4, 5, 6, 8)
+        return f"{value:g}" if keep and decades <= 2.5 else ""
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _yerr(values, low, high) -> np.ndarray:
+    """Error-bar lengths below and above; 0 where there is no interval."""
+    values, low, high = (np.asarray(list(x), dtype=float) for x in (values, low, high))
+    below = np.nan_to_num(values - low, nan=0.0).clip(min=0)
+    above = np.nan_to_num(high - values, nan=0.0).clip(min=0)
+    return np.vstack([below, above])
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(p) for p in re.findall(r"\d+", version)) or (math.inf,)
