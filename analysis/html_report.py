@@ -1,12 +1,14 @@
 """Render one run folder as a single, self-contained report.html.
 
 The same facts as report.md (``_Facts`` of analysis/report.py, computed
-once), in this order: title and status, the verdicts in plain words (the
-markdown of verdicts.py's ``verdict_section``, rendered by the small
-converter below), the figures of analysis/plots.py as PNG images embedded in
-base64 ``data:`` URLs, how the run was measured, every other table of
-``_Facts.tables`` (each scenario's with its intro and captions, then any
-other, then the failed cells with their reasons) and the checks.
+once), in this order: title and status, the anomaly flags, the verdicts in
+plain words and the overhead attribution (the markdown report.md has there:
+anomalies.py's, verdicts.py's ``verdict_section`` and attribution.py's
+lines, rendered by the small converter below), the figures of
+analysis/plots.py as PNG images embedded in base64 ``data:`` URLs, how the
+run was measured, every other table of ``_Facts.tables`` (each scenario's
+with its intro and captions, then any other, then the failed cells with
+their reasons) and the checks.
 
 The file stands alone: no script, no stylesheet or image fetched from
 anywhere. Every string from the run (names, reasons, table cells) is HTML
@@ -27,8 +29,10 @@ import pandas as pd
 
 from analysis import plots
 from analysis.formatting import TEXT_COLUMNS
+from analysis.anomalies import anomaly_lines
+from analysis.attribution import attribution_lines
 from analysis.load import load_run
-from analysis.report import FAILED_TITLE, _Facts, _how_measured
+from analysis.report import ANOMALIES_TITLE, FAILED_TITLE, _Facts, _how_measured
 from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE, verdict_section
 
 HTML_NAME = "report.html"
@@ -86,8 +90,12 @@ def build_html(run_dir: str | Path) -> str:
     if status != "complete":
         head += [f"> **This run is {status}**: the figures cover only the repetitions that"
                  " finished.", ""]
-    verdicts = verdict_section(facts.baseline, facts.tables, facts.show_scenario,
-                               facts.unjudged)
+    # As report.md: the anomaly flags first (short), the verdicts, the attribution.
+    verdicts = [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
+    verdicts += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
+                                facts.unjudged)
+    if facts.attribution_asked:
+        verdicts += attribution_lines(facts.attribution, facts.attribution_missing)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
