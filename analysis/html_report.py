@@ -20,20 +20,27 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import plots
 from analysis.formatting import TEXT_COLUMNS
-from analysis.anomalies import anomaly_lines
-from analysis.attribution import attribution_lines
+from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import load_run
-from analysis.report import ANOMALIES_TITLE, FAILED_TITLE, _Facts, _how_measured
-from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE, verdict_section
+from analysis.report import (
+    ANOMALIES_TITLE,
+    FAILED_TITLE,
+    REPORT_NAME,
+    _Facts,
+    _how_measured,
+    head_lines,
+    render_markdown,
+    top_lines,
+    write_file,
+)
+from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
 
 HTML_NAME = "report.html"
 DPI = 100
@@ -61,7 +68,7 @@ FIGURES = [
      lambda f, reps, labels: plots.failure_vs_users(f.medians, reps, labels, f.manifest)),
 ]
 # Shown at the top as sentences (verdict_section), not again as tables.
-_AT_TOP = {VERDICT_TITLE, WARNINGS_TITLE, CONTROL_TITLE}
+_AT_TOP = {VERDICT_TITLE, WARNINGS_TITLE, CONTROL_TITLE, ANOMALIES_TITLE, ATTRIBUTION_TITLE}
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px;
@@ -81,28 +88,21 @@ blockquote { border-left: 4px solid #c33; margin: 1em 0; padding: .2em 1em; back
 def build_html(run_dir: str | Path) -> str:
     """Return report.html of the run folder ``run_dir`` as a string."""
     samples, manifest = load_run(run_dir)
-    facts = _Facts(samples, manifest)
+    return render_html(_Facts(samples, manifest), samples)
+
+
+def render_html(facts: _Facts, samples: pd.DataFrame) -> str:
+    """report.html's text from the run's computed facts (and its samples, for
+    the per-repetition figures)."""
+    manifest = facts.manifest
     run_id = str(manifest.get("run_id", "?"))
-    status = str(manifest.get("status", "?"))
-    head = [f"# Benchmark report: {run_id}", "",
-            f"Status: **{status}** · matrix `{manifest.get('matrix_name', '?')}`"
-            f" · WSGI baseline `{facts.baseline}`", ""]
-    if status != "complete":
-        head += [f"> **This run is {status}**: the figures cover only the repetitions that"
-                 " finished.", ""]
-    # As report.md: the anomaly flags first (short), the verdicts, the attribution.
-    verdicts = [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
-    verdicts += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
-                                facts.unjudged)
-    if facts.attribution_asked:
-        verdicts += attribution_lines(facts.attribution, facts.attribution_missing)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Benchmark report: {_esc(run_id)}</title>",
         f"<style>{CSS}</style></head><body>",
-        markdown(head),
-        f'<section id="verdicts">{markdown(verdicts)}</section>',
+        markdown(head_lines(facts)),
+        f'<section id="verdicts">{markdown(top_lines(facts))}</section>',
         f'<section id="figures"><h2>Figures</h2>{_figures(facts, samples)}</section>',
         '<section id="measured"><h2>How this was measured</h2>'
         f"<p>{inline(_how_measured(manifest))}</p></section>",
@@ -115,21 +115,20 @@ def build_html(run_dir: str | Path) -> str:
 
 
 def write_html_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.html`` and return its path: a temp file in
-    the same folder renamed over it (a reader never sees half a file), mode
-    0644. results.parquet and manifest.json are only read."""
+    """Write ``<run_dir>/report.html`` and return its path (atomic, 0644).
+    results.parquet and manifest.json are only read."""
     folder = Path(run_dir).resolve()
-    text = build_html(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{HTML_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for everyone
-        os.replace(tmp, folder / HTML_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return folder / HTML_NAME
+    return write_file(folder, HTML_NAME, build_html(folder))
+
+
+def write_reports(run_dir: str | Path) -> tuple[Path, Path]:
+    """Write report.md and report.html of ``run_dir`` from one computation of
+    its statistics; return both paths (what `lab report` does)."""
+    folder = Path(run_dir).resolve()
+    samples, manifest = load_run(folder)
+    facts = _Facts(samples, manifest)
+    return (write_file(folder, REPORT_NAME, render_markdown(facts)),
+            write_file(folder, HTML_NAME, render_html(facts, samples)))
 
 
 # --------------------------------------------------------------------------

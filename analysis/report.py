@@ -62,7 +62,12 @@ _FAILED_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", "scenario", "variant", "r
 def build_report(run_dir: str | Path) -> str:
     """Return the markdown report of the run folder ``run_dir``."""
     samples, manifest = load_run(run_dir)
-    facts = _Facts(samples, manifest)
+    return render_markdown(_Facts(samples, manifest))
+
+
+def head_lines(facts: "_Facts") -> list[str]:
+    """Title, status, and a warning when the run did not complete."""
+    manifest = facts.manifest
     lines = [
         f"# Benchmark report: {manifest.get('run_id', '?')}",
         "",
@@ -76,12 +81,24 @@ def build_report(run_dir: str | Path) -> str:
             " cover only the repetitions that finished.",
             "",
         ]
-    # Anomalies first: a short block that must not scroll away below many verdicts.
-    lines += [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
+    return lines
+
+
+def top_lines(facts: "_Facts") -> list[str]:
+    """The first screen: anomaly flags (short, so they never scroll away
+    below many verdicts), the verdicts, and the overhead attribution."""
+    lines = [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
                              facts.unjudged)
     if facts.attribution_asked:
         lines += attribution_lines(facts.attribution, facts.attribution_missing)
+    return lines
+
+
+def render_markdown(facts: "_Facts") -> str:
+    """report.md's text from the run's computed facts."""
+    manifest = facts.manifest
+    lines = head_lines(facts) + top_lines(facts)
     lines += ["## How this was measured", "", _how_measured(manifest), ""]
 
     for section in facts.sections:
@@ -106,15 +123,17 @@ def build_report(run_dir: str | Path) -> str:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md`` and return its path.
-
-    Written to a temp file in the same folder and renamed, so a reader never
-    sees half a report; results.parquet and manifest.json are only read.
-    """
+    """Write ``<run_dir>/report.md`` and return its path (report.html too:
+    see analysis.html_report.write_reports)."""
     folder = Path(run_dir).resolve()
-    text = build_report(folder)
-    target = folder / REPORT_NAME
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{REPORT_NAME}.", suffix=".tmp")
+    return write_file(folder, REPORT_NAME, build_report(folder))
+
+
+def write_file(folder: Path, name: str, text: str) -> Path:
+    """Write ``folder/name`` through a temp file in the same folder renamed
+    over it, so a reader never sees half a report; mode 0644."""
+    target = folder / name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -137,18 +137,21 @@ def run(matrix: Path, lab: str = LabOpt,
 
 
 def _print_report(run_dir: Path) -> Path:
-    from analysis import console_tables, write_report
-    path = write_report(run_dir)
+    """Write report.md and report.html, print the tables; return report.md's path."""
+    from analysis import console_tables
+    from analysis.html_report import write_reports
+    markdown, html = write_reports(run_dir)
     for title, frame in console_tables(run_dir):
         if len(frame):
             ui.table(title, frame)
-    return path
+    ui.info(f"report.html: {html}")
+    return markdown
 
 
 @app.command()
 def report(run: Path = typer.Argument(REPO_ROOT / "results" / "latest",
                                       help="A run folder (default: results/latest).")):
-    """Write report.md for a run and print its tables."""
+    """Write report.md and report.html (with plots) for a run and print its tables."""
     def go():
         if not run.exists():
             raise LabError(f"{run}: no such run folder")
