@@ -12,8 +12,8 @@ whether the new figures agree with the archived ones.
    no lock for is excluded ("not in the archived run"); A/A twins come back
    by themselves when the protocol asks for them.
 4. The new run's manifest says what it reproduces (`reproduces`: archive
-   path, its sha256, the archived run_id); report.md is written as after
-   `lab run`, then the comparison of the archived run (A) with the new one
+   path, its sha256, the archived run_id); report.md and report.html are
+   written as after `lab run`, then the comparison of the archived run (A) with the new one
    (B), analysis.compare_runs, as comparison.md in the new run folder.
 """
 from __future__ import annotations
@@ -105,8 +105,8 @@ def archived_locks(matrix, manifest: dict, run_dir: Path, ui) -> dict:
 def reproduce(archive_file: Path, lab_name: str = "local",
               results_root: Path = REPO_ROOT / "results", ui=None):
     """Run the archived run again; return (new run folder, Comparison)."""
-    from analysis import write_report
     from analysis.compare_runs import compare_runs
+    from analysis.html_report import write_reports
     from analysis.load import load_run
 
     archive_file = Path(archive_file)
@@ -134,7 +134,7 @@ def reproduce(archive_file: Path, lab_name: str = "local",
                 f"{len(locks)} cells from its locks, {matrix.protocol.repetitions} repetitions")
         run_dir = run_matrix(old / MATRIX_NAME, lab_name=lab_name, results_root=results_root,
                              ui=ui, locks=locks, reproduces=reproduces)
-        write_report(run_dir)
+        write_reports(run_dir)
         comparison = compare_runs(old, run_dir)
         comparison.path_a = archive_file   # the temporary folder is about to go
         with (run_dir / COMPARISON_NAME).open("x", encoding="utf-8") as out:

@@ -160,7 +160,7 @@ def test_reproduce_runs_the_archived_matrix_from_its_locks_and_writes_the_compar
     assert comparison.summary() == "0 cells agree, 0 disagree, 2 not judged, 0 only in one run"
     text = (run_dir / "comparison.md").read_text()
     assert comparison.summary() in text and str(archive) in text
-    assert (run_dir / "report.md").is_file()
+    assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
     assert list((tmp_path / "tmp").iterdir()) == []    # the extracted copy is gone
     # A new archive of the reproduced run covers comparison.md, written after
     # the manifest: a change to it is named.
