@@ -22,6 +22,7 @@ import html
 import io
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -138,11 +139,23 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path]:
 def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
     reps = plots.repetitions(samples)
     labels = plots.cell_labels(facts.medians, facts.varying)
+    cells = facts.medians["cell_id"].nunique()
+    note = ""
+    if cells > plots.MAX_CELLS:
+        # The ratio figure plots comparisons, not cells: it keeps every one.
+        medians, reps, labels = plots.pooled_by_server(facts.medians, reps)
+        facts = SimpleNamespace(medians=medians, ci={}, manifest=facts.manifest,
+                                compared=facts.compared)
+        note = (f" This run has {cells} cells, too many for a row or line each: except for the"
+                " ratios, each server stands for all its cells (the median of their medians,"
+                " every repetition of every cell; no intervals). The tables below give every"
+                " cell.")
     out = []
     for fig_id, caption, build in FIGURES:
         fig = build(facts, reps, labels)
         if fig is None:
             continue  # no data for it in this run: no empty plot
+        caption += note
         out.append(f'<figure id="{fig_id}"><img src="data:image/png;base64,{png(fig)}"'
                    f' alt="{_esc(caption)}"><figcaption>{_esc(caption)}</figcaption></figure>')
     return "\n".join(out) or "<p>No figure: this run has none of the data the figures show.</p>"

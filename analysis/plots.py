@@ -36,12 +36,29 @@ FAILURE = re.compile(r"failure_pct@(\d+)$")
 LEVEL = re.compile(r"c=(\d+)$")
 VERSIONS = {"python": "Python", "django": "Django", "asgiref": "asgiref"}
 WIDTH = 11.5  # inches; at 100 dpi a figure is 1150 px wide
+# Above this many cells a row or line per cell is unreadable (and slow to
+# draw: 9 s for 1,100 rows): the figures pool each server's cells instead.
+MAX_CELLS = 40
 
 
 def repetitions(samples: pd.DataFrame) -> pd.DataFrame:
     """One value per repetition of the metrics the figures show."""
     wanted = samples["metric"].isin([*LATENCY, *MEMORY]) | samples["metric"].str.match(FAILURE)
     return per_repetition(samples[wanted])
+
+
+def pooled_by_server(medians: pd.DataFrame, reps: pd.DataFrame):
+    """(medians, reps, labels) with each server standing for all its cells:
+    its "cell" per scenario and variant holds the median of its cells'
+    medians, and every repetition of every one of its cells."""
+    key = "server:" + medians["server"].astype(str)
+    counts = medians.assign(_k=key).groupby("_k")["cell_id"].nunique()
+    pooled = (medians.assign(cell_id=key)
+              .groupby(["cell_id", "server", "interface", "scenario", "variant"], as_index=False)
+              .median(numeric_only=True))
+    reps = reps.assign(cell_id="server:" + reps["server"].astype(str))
+    labels = {k: f"{k.removeprefix('server:')} (all {n} cells)" for k, n in counts.items()}
+    return pooled, reps, labels
 
 
 def cell_labels(medians: pd.DataFrame, varying: set[str]) -> dict[str, str]:

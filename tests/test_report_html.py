@@ -333,3 +333,23 @@ def test_chromium_shows_every_figure(run, tmp_path, name):
         region = picture.crop(box)
         dark = sum(region.histogram()[:200]) / (region.width * region.height)
         assert ImageStat.Stat(region).stddev[0] > 10 and dark > 0.01, (image["figure"], dark)
+
+
+def test_a_run_with_many_cells_pools_each_servers_cells(run, monkeypatch):
+    """Above MAX_CELLS the figures show a row or line per server (all its
+    cells), and say so; the ratio figure keeps every comparison."""
+    folder = run("two-djangos")
+    few = build_html(folder)
+    monkeypatch.setattr("analysis.plots.MAX_CELLS", 2)
+    many = build_html(folder)
+    assert "each server stands for all its cells" in many
+    assert "each server stands for all its cells" not in few
+    assert set(figure_ids(many)) == set(figure_ids(few)) == EXPECTED["two-djangos"]
+    samples, manifest = load_run(folder)
+    facts = _Facts(samples, manifest)
+    medians, reps, labels = plots.pooled_by_server(facts.medians, plots.repetitions(samples))
+    assert set(labels) == {f"server:{s}" for s in samples["server"].unique()}
+    assert labels["server:uvicorn"] == "uvicorn (all 2 cells)"
+    uvicorn = medians[(medians["cell_id"] == "server:uvicorn")]["latency_p50"].iloc[0]
+    cells = facts.medians[facts.medians["server"] == "uvicorn"]["latency_p50"]
+    assert uvicorn == pytest.approx(cells.median())
