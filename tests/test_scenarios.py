@@ -3,6 +3,7 @@ worker, the client saturation flag, scenario settings in matrix files, and
 the run's units and phases."""
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +187,13 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
                                   Variant("keep-alive", {"connection": "keep-alive"}), 0)
     assert out.failure == "a step timed out after 7 s: wrk -c1 ..."
     assert stopped == [4242]   # the server is still stopped
+
+
+def test_the_manifest_names_the_single_client_latency_model_exactly():
+    """One connection, one thread, for keep-alive; a connection per request for close
+    (it once said "N connection(s), T thread(s)", the concurrency template)."""
+    from runner.run import latency_models
+    m = load_matrix(Path(__file__).parent / "data" / "matrices" / "scenarios.yaml")
+    models = latency_models(m)
+    assert "wrk closed loop, 1 connection(s), 1 thread(s), keep-alive" in models["single-client"]
+    assert "a new connection per request" in models["single-client close"]

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runner import wrk
 from runner.scenarios.base import Scenario, Variant
 from runner.scenarios.wrk_load import wrk_window
 
@@ -21,6 +22,8 @@ class Params(BaseModel):
 class SingleClient(Scenario):
     name = "single-client"
     Params = Params
+    # The keep-alive variant's; run.latency_models adds "single-client close".
+    latency_model = wrk.LATENCY_MODEL.format(connections=1, threads=1)
 
     def variants(self, params, prior):
         return [Variant(mode, {"connection": mode}) for mode in params.connection]
