@@ -16,6 +16,7 @@ first screen so it is not missed among many cells.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.stats import twin_sets
@@ -40,7 +41,8 @@ def anomalies(medians: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.
     the ratio, and the siblings as "django 5.1.4: 1.92 ms, ..." text.
     ``medians`` is ``summary.cell_medians`` output; ``samples`` (optional)
     lets A/A twins be left out, as they are no release of their own."""
-    frame = medians[medians[METRIC].notna()]
+    keep = ["cell_id", *CELL_COLUMNS, "scenario", "variant", METRIC]
+    frame = medians.loc[medians[METRIC].notna(), keep]   # a narrow frame: fast to group
     if samples is not None:
         twins = {c for ids in twin_sets(samples) for c in ids[1:]}
         frame = frame[~frame["cell_id"].isin(twins)]
@@ -48,7 +50,8 @@ def anomalies(medians: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.
     for axis in AXES:
         others = [c for c in CELL_COLUMNS if c != axis] + ["scenario", "variant"]
         for _, group in frame.groupby(others, dropna=False, sort=True):
-            if group[axis].nunique() <= MIN_SIBLINGS or len(group) != group[axis].nunique():
+            releases = group[axis].nunique()
+            if releases <= MIN_SIBLINGS or len(group) != releases:
                 continue   # too few releases, or two cells per release (ambiguous)
             checked += len(group)
             rows += _flag(group, axis)
@@ -58,20 +61,21 @@ def anomalies(medians: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.
 
 
 def _flag(group: pd.DataFrame, axis: str) -> list[dict]:
+    values = group[METRIC].to_numpy(dtype=float)
     rows = []
-    for cell in group.itertuples(index=False):
-        siblings = group[group["cell_id"] != cell.cell_id]
-        reference = float(siblings[METRIC].median())
-        value = float(getattr(cell, METRIC))
-        low, high = siblings[METRIC].min(), siblings[METRIC].max()
+    for i, value in enumerate(values):
+        siblings = np.delete(values, i)
+        low, high = siblings.min(), siblings.max()
         if low <= 0 or not (value >= FACTOR * high or value * FACTOR <= low):
             continue
+        cell = group.iloc[i]
+        reference = float(np.median(siblings))
+        others = group.iloc[np.arange(len(values)) != i]
         described = ", ".join(f"{axis} {v}: {p:.3g} ms" for v, p in
-                              zip(siblings[axis], siblings[METRIC]))
-        rows.append({**{c: getattr(cell, c) for c in ["cell_id", *CELL_COLUMNS, "scenario",
-                                                        "variant"]},
-                     "axis": axis, "p50_ms": value, "siblings_p50_ms": reference,
-                     "ratio": value / reference, "siblings": described})
+                              zip(others[axis], others[METRIC]))
+        rows.append({**{c: cell[c] for c in ["cell_id", *CELL_COLUMNS, "scenario", "variant"]},
+                     "axis": axis, "p50_ms": float(value), "siblings_p50_ms": reference,
+                     "ratio": float(value) / reference, "siblings": described})
     return rows
 
 
