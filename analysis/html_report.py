@@ -32,6 +32,7 @@ from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import load_run
 from analysis.report import (
     ANOMALIES_TITLE,
+    FAILED_INTRO,
     FAILED_TITLE,
     REPORT_NAME,
     _Facts,
@@ -122,14 +123,16 @@ def write_html_report(run_dir: str | Path) -> Path:
     return write_file(folder, HTML_NAME, build_html(folder))
 
 
-def write_reports(run_dir: str | Path) -> tuple[Path, Path]:
+def write_reports(run_dir: str | Path) -> tuple[Path, Path, list[tuple[str, pd.DataFrame]]]:
     """Write report.md and report.html of ``run_dir`` from one computation of
-    its statistics; return both paths (what `lab report` does)."""
+    its statistics; return both paths and the report's tables (what
+    ``report.console_tables`` gives), for the CLI to print (`lab report`)."""
     folder = Path(run_dir).resolve()
     samples, manifest = load_run(folder)
     facts = _Facts(samples, manifest)
     return (write_file(folder, REPORT_NAME, render_markdown(facts)),
-            write_file(folder, HTML_NAME, render_html(facts, samples)))
+            write_file(folder, HTML_NAME, render_html(facts, samples)),
+            list(facts.tables.items()))
 
 
 # --------------------------------------------------------------------------
@@ -183,10 +186,7 @@ def _tables(facts: _Facts) -> str:
         if title == FAILED_TITLE:
             out.append(f'<h2 id="failed">{_esc(FAILED_TITLE)}</h2>')
             out.append("<p>none</p>" if table.empty else
-                       "<p>Every cell whose status is not <code>ok</code> (<code>partial</code>:"
-                       " some of its repetitions failed; <code>failed</code>: none was"
-                       " measured), one row per failed repetition; <code>raw</code> is the run"
-                       " sub-folder holding its logs.</p>" + table_html(table))
+                       f"<p>{inline(FAILED_INTRO)}</p>" + table_html(table))
             continue
         section, caption = placed.get(title, (None, ""))
         if section is not None and section is not current:

@@ -48,6 +48,9 @@ from analysis.verdicts import (
 REPORT_NAME = "report.md"
 
 FAILED_TITLE = "Failed cells"
+FAILED_INTRO = ("Every cell whose status is not `ok` (`partial`: some of its repetitions"
+                " failed; `failed`: none was measured), one row per failed repetition;"
+                " `raw` is the run sub-folder holding its logs.")
 ANOMALIES_TITLE = "Anomalies"
 # Metrics whose interval the scenario tables show (and whose CV the warnings
 # check).
@@ -112,10 +115,7 @@ def render_markdown(facts: "_Facts") -> str:
     if failed.empty:
         lines += ["none", ""]
     else:
-        lines += ["Every cell whose status is not `ok` (`partial`: some of its repetitions"
-                  " failed; `failed`: none was measured), one row per failed repetition;"
-                  " `raw` is the run sub-folder holding its logs.", "",
-                  fmt.markdown_table(failed), ""]
+        lines += [FAILED_INTRO, "", fmt.markdown_table(failed), ""]
 
     lines += ["## Checks", ""]
     lines += [f"- {line}" for line in facts.checks()]

@@ -138,10 +138,9 @@ def run(matrix: Path, lab: str = LabOpt,
 
 def _print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
-    from analysis import console_tables
     from analysis.html_report import write_reports
-    markdown, html = write_reports(run_dir)
-    for title, frame in console_tables(run_dir):
+    markdown, html, tables = write_reports(run_dir)
+    for title, frame in tables:
         if len(frame):
             ui.table(title, frame)
     ui.info(f"report.html: {html}")
