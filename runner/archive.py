@@ -32,7 +32,7 @@ MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -78,7 +78,7 @@ def _collect(run_dir: Path) -> dict[str, str | None]:
                 entries[rel] = None
             elif stat.S_ISREG(mode):
                 if not name.startswith("."):
-                    entries[rel] = _sha256_file(path)
+                    entries[rel] = sha256_file(path)
             else:
                 raise LabError(f"{path} is a symlink or special file, refusing to archive")
     return entries

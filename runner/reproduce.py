@@ -18,13 +18,12 @@ whether the new figures agree with the archived ones.
 """
 from __future__ import annotations
 
-import hashlib
 import tarfile
 import tempfile
 from pathlib import Path
 
 from runner import REPO_ROOT
-from runner.archive import verify
+from runner.archive import sha256_file, verify
 from runner.errors import LabError
 from runner.locks import cell_from_lock
 from runner.matrix import CORE_AXES, load_matrix
@@ -32,14 +31,6 @@ from runner.run import AA_SUFFIX, run_matrix
 
 COMPARISON_NAME = "comparison.md"
 MATRIX_NAME = "matrix.yaml"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def extract(archive: Path, into: Path) -> Path:
@@ -113,7 +104,7 @@ def reproduce(archive_file: Path, lab_name: str = "local",
     problems = verify(archive_file)
     if problems:
         raise LabError(f"refusing to reproduce {archive_file}: " + "; ".join(problems))
-    reproduces = {"archive": str(archive_file.resolve()), "archive_sha256": _sha256(archive_file)}
+    reproduces = {"archive": str(archive_file.resolve()), "archive_sha256": sha256_file(archive_file)}
     with tempfile.TemporaryDirectory(prefix="lab-reproduce-") as tmp:
         old = extract(archive_file, Path(tmp))
         try:
