@@ -59,6 +59,7 @@ from analysis import formatting as fmt
 from analysis.load import load_run
 from analysis.stats import CONFIDENCE, MIN_REPETITIONS, cell_stats
 from analysis.summary import CELL_COLUMNS, variant_rank
+from runner.core.model import is_aa_twin
 
 # The metrics compared, per scenario; any other scenario uses DEFAULT_HEADLINE.
 # Only those a run measured are compared.
@@ -255,7 +256,7 @@ def _cells(samples: pd.DataFrame, manifest: dict, extras: list[str]) -> dict[tup
     for cell_id, cell in found.items():
         cell["cell_id"] = cell_id
         cell["threads"] = cell.get("threads", 1)   # runs from before the threads axis
-        cell["aa_twin"] = bool(cell.get("aa_twin_of")) or cell_id.endswith("-aa")
+        cell["aa_twin"] = is_aa_twin(cell)
         packages = cell.get("packages") or {}
         coords = {c: _text(cell.get(c)) for c in CELL_COLUMNS}
         for p in extras:

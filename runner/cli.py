@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from runner import REPO_ROOT, ui
-from runner.errors import LabError
+from runner.core.errors import LabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Django WSGI/ASGI benchmark lab.")
@@ -36,28 +36,51 @@ def _guard(fn, *args, **kwargs):
 
 @app.command()
 def up(lab: str = LabOpt,
-       subnet: str = typer.Option("198.18.0.0/24", help="A /24 inside 198.18.0.0/15.")):
-    """Provision the local lab (Terraform): namespaces, sshd, CPU sets; write the inventory."""
-    from runner import infra
+       subnet: Optional[str] = typer.Option(None, help="A /24 inside 198.18.0.0/15 (local "
+                                                       "target; default from infra/labs.yaml).")):
+    """Provision the lab with its target (infra/labs.yaml; default: local network
+    namespaces with sshd and CPU sets); write the inventory."""
+    from runner.lab.targets import target_of
 
     def go():
-        infra.preflight()
+        target, settings = target_of(lab)
+        if subnet:
+            settings["subnet"] = subnet
+        target.preflight()
         start = time.monotonic()
-        path = infra.lab_up(lab_name=lab, subnet=subnet, log=ui.info)
-        ui.info(f"lab {lab!r} is up in {time.monotonic() - start:.1f} s; inventory: {path}")
+        path = target.up(lab, settings, log=ui.info)
+        ui.info(f"lab {lab!r} ({target.name}) is up in {time.monotonic() - start:.1f} s; "
+                f"inventory: {path}")
     _guard(go)
 
 
 @app.command()
 def down(lab: str = LabOpt):
-    """Destroy the local lab and check that nothing of it is left."""
-    from runner import infra
+    """Destroy the lab and check that nothing of it is left."""
+    from runner.lab.targets import target_of
 
     def go():
-        infra.preflight()
+        target, _ = target_of(lab)
+        target.preflight()
         start = time.monotonic()
-        infra.lab_down(lab_name=lab, log=ui.info)
+        target.down(lab, log=ui.info)
         ui.info(f"lab {lab!r} is down in {time.monotonic() - start:.1f} s; nothing of it is left")
+    _guard(go)
+
+
+@app.command()
+def health(lab: str = LabOpt):
+    """Check an up lab's hosts; exit 1 naming each broken one."""
+    from runner.lab.targets import target_of
+
+    def go():
+        target, _ = target_of(lab)
+        problems = target.health(lab)
+        for problem in problems:
+            ui.error(f"lab {lab!r}: {problem}")
+        if problems:
+            raise typer.Exit(1)
+        ui.info(f"lab {lab!r} ({target.name}): every host answers")
     _guard(go)
 
 
@@ -67,8 +90,8 @@ def matrix_show(matrix: Path):
     pins with uv against the package index; no host is touched)."""
     import pandas as pd
 
-    from runner.locks import resolve_matrix
-    from runner.matrix import load_matrix
+    from runner.matrix.locks import resolve_matrix
+    from runner.matrix.expand import load_matrix
     from runner.scenarios import SCENARIOS
 
     def go():
@@ -93,17 +116,17 @@ def matrix_show(matrix: Path):
 def install_cmd(matrix: Path, lab: str = LabOpt):
     """Resolve a matrix and install every cell's environment on the lab, without
     measuring: prints what was installed, left alone, failed or excluded."""
-    from runner import infra
-    from runner.inventory import load_lab
-    from runner.matrix import load_matrix
-    from runner.run import install, require_cells, resolve
+    from runner.execute.run import install, require_cells, resolve
+    from runner.lab.inventory import load_lab
+    from runner.lab.targets import target_of
+    from runner.matrix.expand import load_matrix
 
     def go():
         m = load_matrix(matrix)
         the_lab = load_lab(lab)
         cells, exclusions = resolve(m, ui)
         require_cells(m, cells, exclusions)
-        log = infra.state_dir(lab) / "logs" / f"install-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+        log = target_of(lab)[0].state_dir(lab) / "logs" / f"install-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
         start = time.monotonic()
         runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui)
         ui.info(f"{len(runnable) - len(failed)} cells ready on lab {lab!r} in "
@@ -119,7 +142,7 @@ def matrix_schema():
     """Print the matrix file's JSON Schema (every field documented)."""
     import json
 
-    from runner.matrix_schema import MatrixFile
+    from runner.matrix.schema import MatrixFile
     print(json.dumps(MatrixFile.model_json_schema(), indent=2))
 
 
@@ -127,7 +150,7 @@ def matrix_schema():
 def run(matrix: Path, lab: str = LabOpt,
         results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
     """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
-    from runner.run import run_matrix
+    from runner.execute.run import run_matrix
 
     def go():
         run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui)
@@ -166,7 +189,7 @@ def report(run: Path = typer.Argument(REPO_ROOT / "results" / "latest",
 def archive(run: Path = typer.Argument(REPO_ROOT / "results" / "latest", help="A run folder."),
             out: Path = typer.Option(REPO_ROOT / "archives", help="Where the archive goes.")):
     """Pack a run folder into one .tar.gz with a sha256 for every member."""
-    from runner.archive import pack
+    from runner.archive.pack import pack
 
     def go():
         ui.info(f"archive: {pack(run, out)}")
@@ -176,7 +199,7 @@ def archive(run: Path = typer.Argument(REPO_ROOT / "results" / "latest", help="A
 @app.command()
 def verify(archive_file: Path = typer.Argument(..., metavar="FILE")):
     """Check an archive: names every member changed, missing or unlisted."""
-    from runner.archive import verify as verify_archive
+    from runner.archive.pack import verify as verify_archive
 
     def go():
         problems = verify_archive(archive_file)
@@ -241,7 +264,7 @@ def reproduce_cmd(archive_file: Path = typer.Argument(..., metavar="FILE"), lab:
                                                help="Folder of run folders.")):
     """Run an archived run again on this lab, from its own locks, matrix and
     protocol, and compare the new figures with the archived ones."""
-    from runner.reproduce import COMPARISON_NAME, reproduce
+    from runner.archive.reproduce import COMPARISON_NAME, reproduce
 
     def go():
         run_dir, comparison = reproduce(archive_file, lab_name=lab, results_root=results, ui=ui)

@@ -28,10 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from runner import k6
+from runner.scenarios.fixed_rate import k6
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "runner" / "remote" / k6.SCRIPT
+SCRIPT = REPO / "runner" / "scenarios" / "fixed_rate" / "host" / k6.SCRIPT
 K6_PIN = "k6==1.1.0"
 SERVER_PINS = ["uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"]
 PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3")

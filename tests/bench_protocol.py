@@ -32,14 +32,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from runner import REPO_ROOT, protocol, wrk
-from runner.inventory import load_lab
-from runner.locks import resolve_matrix
-from runner.matrix import load_matrix
-from runner.scenarios.base import Session, Variant
-from runner.scenarios.wrk_load import wrk_window
-from runner.servers import SERVERS
-from runner.ssh import connect
+from runner import REPO_ROOT
+
+from runner.session import server as protocol
+
+from runner.tools import wrk
+from runner.lab.inventory import load_lab
+from runner.matrix.locks import resolve_matrix
+from runner.matrix.expand import load_matrix
+from runner.core.model import Variant
+from runner.session.session import Context, Session
+from runner.scenarios.wrk_window import wrk_window
+from runner.catalog.servers import SERVERS
+from runner.lab.ssh import connect
 
 MATRIX = REPO_ROOT / "matrices" / "bench-protocol.yaml"
 
@@ -117,7 +122,7 @@ def plain_back_to_back(cell, lab, reps: int, seconds: int) -> list[float]:
     env = {"PATH": "/usr/bin:/bin", **protocol.SERVER_ENV}
     proc = subprocess.Popen(argv, cwd=app_dir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    lua = str(REPO_ROOT / "runner" / "lua" / "report.lua")
+    lua = str(REPO_ROOT / "runner" / "tools" / "report.lua")
     url = f"http://127.0.0.1:{port}/drf/"
     try:
         for _ in range(300):
@@ -150,7 +155,7 @@ def main(argv=None):
     matrix = load_matrix(MATRIX)
     cells, _ = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
     by = {(c.spec.server, c.spec.view): c for c in cells}
-    ctx = protocol.Context(run_id=f"bench-{int(time.time())}", run_dir=Path(tempfile.mkdtemp()),
+    ctx = Context(run_id=f"bench-{int(time.time())}", run_dir=Path(tempfile.mkdtemp()),
                            server_host=server, client_host=client, server_conn=connect(server),
                            client_conn=connect(client), warmup_s=1, duration_s=args.seconds)
 

@@ -36,7 +36,7 @@ def lab_up():
     import subprocess
     import time
 
-    from runner import infra
+    from runner.lab.targets import local as infra
     from tests.lab_helpers import LAB, SUBNET, lab, lab_processes
     start = time.monotonic()
     lab("up", "--lab", LAB, "--subnet", SUBNET)

@@ -4,7 +4,7 @@ them (changed or lost member, cut file) and folders edited after the run.
 
 The frozen folder's manifest has no `files` hashes (it was written by hand),
 so each test works on a copy that gets a real manifest from
-runner.manifest.write_manifest, plus the report.md / raw / logs / locks a real
+runner.execute.manifest.write_manifest, plus the report.md / raw / logs / locks a real
 run has. The frozen folder itself is never written.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import archive
-from runner.archive import SUMS_NAME, pack, verify
-from runner.errors import LabError
-from runner.manifest import write_manifest
+from runner.archive import pack as archive
+from runner.archive.pack import SUMS_NAME, pack, verify
+from runner.core.errors import LabError
+from runner.execute.manifest import write_manifest
 
 RUN_ID = "20250101T120000Z-frozen"
 FROZEN = Path(__file__).parent / "data" / "runs" / RUN_ID

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from runner.configure import failure_summary
+from runner.lab.configure import failure_summary
 
 DATA = Path(__file__).parent / "data" / "ansible"
 

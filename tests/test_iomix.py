@@ -12,12 +12,14 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from runner import iomix
-from runner.matrix import CellSpec
+from runner.scenarios.io_mix import result as iomix
+from runner.matrix.expand import CellSpec
 from runner.scenarios import SCENARIOS
-from runner.scenarios.base import StepFailed, Variant, Window
+from runner.core.errors import StepFailed
+from runner.core.model import Variant
+from runner.session.session import Window
 from runner.scenarios.io_mix import IoMix, Params, client_argv, client_timeout_s
-from runner.views import VIEWS
+from runner.catalog.views import VIEWS
 
 DATA = Path(__file__).parent / "data" / "iomix"
 

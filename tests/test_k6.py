@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import k6
-from runner.errors import LabError
-from runner.matrix import load_matrix
-from runner.run import phases
-from runner.scenarios import SCENARIOS, StepFailed
+from runner.scenarios.fixed_rate import k6
+from runner.core.errors import LabError
+from runner.matrix.expand import load_matrix
+from runner.execute.run import phases
+from runner.core.errors import StepFailed
+from runner.scenarios import SCENARIOS
 from runner.scenarios.fixed_rate import FixedRate, rate_of
 from runner.scenarios.fixed_rate import metrics as fixed_rate_metrics
 from tests.bench_fixed_rate import SCRIPT, free_port, k6_binary, run_k6, stdlib_server, stop

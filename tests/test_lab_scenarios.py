@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.inventory import load_lab
+from runner.lab.inventory import load_lab
 from tests.conftest import REPO, lab_capable
 from tests.lab_helpers import LAB, lab, lab_processes, run_folders
 

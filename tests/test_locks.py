@@ -3,9 +3,11 @@ import subprocess
 
 import pytest
 
-from runner import compat, locks
-from runner.locks import parse_lock, requirements_for, resolve_cells, resolve_matrix
-from runner.matrix import load_matrix
+from runner.matrix import locks
+
+from runner.matrix import compat
+from runner.matrix.locks import parse_lock, requirements_for, resolve_cells, resolve_matrix
+from runner.matrix.expand import load_matrix
 
 
 def test_requirements_pin_exactly_what_the_cell_needs():

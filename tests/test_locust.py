@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import locust
+from runner.scenarios.user_ramp import locust
 
 DATA = Path(__file__).parent / "data" / "locust"
 SAMPLES = sorted(p.name for p in DATA.iterdir() if p.is_dir())

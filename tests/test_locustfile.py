@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner import locust
+from runner.scenarios.user_ramp import locust
 
 REPO = Path(__file__).resolve().parent.parent
-LOCUSTFILE = REPO / "runner" / "remote" / "locustfile.py"
+LOCUSTFILE = REPO / "runner" / "scenarios" / "user_ramp" / "host" / "locustfile.py"
 INSTALL_TIMEOUT_S = 300
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from runner.errors import LabError
-from runner.matrix import load_matrix
+from runner.core.errors import LabError
+from runner.matrix.expand import load_matrix
 
 PINS = """
 pins:

@@ -20,15 +20,15 @@ import yaml
 from typer.testing import CliRunner
 
 from analysis.compare_runs import AGREES
-from runner import reproduce as reproduce_mod
+from runner.archive import reproduce as reproduce_mod
 from runner import ui
-from runner.archive import pack, verify
+from runner.archive.pack import pack, verify
 from runner.cli import app
-from runner.errors import LabError
-from runner.manifest import write_manifest
-from runner.matrix import load_matrix
-from runner.reproduce import archived_locks, extract, reproduce
-from runner.run import NOT_ARCHIVED, cells_from_locks, with_aa_twins
+from runner.core.errors import LabError
+from runner.execute.manifest import write_manifest
+from runner.matrix.expand import load_matrix
+from runner.archive.reproduce import archived_locks, extract, reproduce
+from runner.execute.run import NOT_ARCHIVED, cells_from_locks, with_aa_twins
 from tests.test_archive import rewrite
 
 SOURCE = Path(__file__).parent / "data" / "runs" / "20261122T193656Z-scenarios-1221"

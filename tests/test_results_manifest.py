@@ -2,10 +2,13 @@ import hashlib
 import json
 
 import pandas as pd
+import pytest
+from pydantic import ValidationError
 
-from runner import manifest
-from runner.results import SAMPLE_COLUMNS, Samples, new_run_dir, point_latest
-from runner.run import units
+from runner.execute import manifest
+from runner.core.model import SAMPLE_COLUMNS, parse_manifest
+from runner.execute.results import Samples, new_run_dir, point_latest
+from runner.execute.run import units
 from runner.scenarios.single_client import Params as SingleParams
 
 
@@ -46,16 +49,37 @@ def test_threads_and_package_axes_are_kept_as_cell_columns(tmp_path):
 def test_manifest_hashes_every_file_and_has_a_schema_version(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "wrk.txt").write_text("x")
-    manifest.write_manifest(tmp_path, {"run_id": "r1"})
+    manifest.write_manifest(tmp_path, {"run_id": "r1", "status": "complete"})
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["schema_version"] == manifest.SCHEMA_VERSION
     assert data["files"] == {"raw/wrk.txt": hashlib.sha256(b"x").hexdigest()}
+    assert parse_manifest(data).status == "complete"
+
+
+def test_a_manifest_the_model_refuses_is_not_written(tmp_path):
+    with pytest.raises(ValidationError, match="status"):
+        manifest.write_manifest(tmp_path, {"run_id": "r1"})
+    with pytest.raises(ValidationError, match="workers"):
+        manifest.write_manifest(tmp_path, {"run_id": "r1", "status": "complete",
+                                           "cells": [{"cell_id": "c", "server": "uvicorn",
+                                                      "interface": "asgi", "workers": "many",
+                                                      "python": "3.12", "django": "5.2",
+                                                      "view": "drf"}]})
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_samples_refuse_a_known_metric_in_another_unit():
+    samples = Samples("r1")
+    with pytest.raises(ValueError, match="latency_p50 in 's'; the model says 'ms'"):
+        samples.add({"cell_id": "c"}, "single-client", 0, {"latency_p50": (0.001, "s")})
+    samples.add({"cell_id": "c"}, "single-client", 0, {"my_metric": (1.0, "s")})
+    assert len(samples.rows) == 1
 
 
 def test_aa_twins_copy_each_baseline_cell_under_its_own_id():
-    from runner.locks import Cell
-    from runner.matrix import CellSpec
-    from runner.run import with_aa_twins
+    from runner.matrix.locks import Cell
+    from runner.matrix.expand import CellSpec
+    from runner.execute.run import with_aa_twins
 
     def cell(server, cid):
         spec = CellSpec(python="3.12", django="5.2.19", asgiref=None, server=server, workers=1,

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "remote" / "sampler.py"
+SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "session" / "host" / "sampler.py"
 BUSY = "import time\nt=time.time()\nwhile time.time()-t < 1.5: pass\n"
 IDLE = "import time\ntime.sleep(1.5)\n"
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from runner import traces
-from runner.errors import LabError
-from runner.matrix import load_matrix
-from runner.run import phases, prior_results, units
-from runner.results import Samples
+from runner.session import traces
+from runner.core.errors import LabError
+from runner.matrix.expand import load_matrix
+from runner.execute.run import phases, prior_results, units
+from runner.execute.results import Samples
 from runner.scenarios import SCENARIOS
-from runner.scenarios.base import Session, Variant, Window, littles_law
+from runner.core.model import Variant
+from runner.scenarios.wrk_window import littles_law
+from runner.session.session import Session, Window
 from runner.scenarios.memory import memory_metrics
 
 MB = 2 ** 20
@@ -169,22 +171,23 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
     from invoke.exceptions import CommandTimedOut
     from invoke.runners import Result
 
-    from runner import protocol
+    from runner.execute import repetition
+    from runner.session.session import Context
 
     def hangs(*args, **kwargs):
         raise CommandTimedOut(Result(command="wrk -c1 ..."), timeout=7)
 
-    monkeypatch.setattr(protocol, "start_server", lambda *a, **k: (4242, ["server"]))
-    monkeypatch.setattr(protocol, "wait_ready", hangs)
+    monkeypatch.setattr(repetition, "start_server", lambda *a, **k: (4242, ["server"]))
+    monkeypatch.setattr(repetition, "wait_ready", hangs)
     stopped = []
-    monkeypatch.setattr(protocol, "stop_server", lambda ctx, pid: stopped.append(pid))
+    monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
     monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
     host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "cpus": "1"})()
-    ctx = protocol.Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
-                           server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
+    ctx = Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
+                  server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
     cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
-    out = protocol.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
-                                  Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    out = repetition.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
+                                    Variant("keep-alive", {"connection": "keep-alive"}), 0)
     assert out.failure == "a step timed out after 7 s: wrk -c1 ..."
     assert stopped == [4242]   # the server is still stopped
 
@@ -192,7 +195,7 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
 def test_the_manifest_names_the_single_client_latency_model_exactly():
     """One connection, one thread, for keep-alive; a connection per request for close
     (it once said "N connection(s), T thread(s)", the concurrency template)."""
-    from runner.run import latency_models
+    from runner.execute.run import latency_models
     m = load_matrix(Path(__file__).parent / "data" / "matrices" / "scenarios.yaml")
     models = latency_models(m)
     assert "wrk closed loop, 1 connection(s), 1 thread(s), keep-alive" in models["single-client"]

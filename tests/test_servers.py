@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from runner.servers import (
+from runner.catalog.servers import (
     ASGI_TARGET,
     DEFAULT_PINS,
     SERVERS,
@@ -14,7 +14,7 @@ from runner.servers import (
     clean_env,
     validate_server,
 )
-from runner.views import JSON_VIEWS, VIEWS
+from runner.catalog.views import JSON_VIEWS, VIEWS
 
 HOST = "198.18.0.10"
 PORT = 8123

@@ -34,8 +34,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runner.servers import DEFAULT_PINS, SERVERS, clean_env
-from runner.views import JSON_VIEWS, VIEWS
+from runner.catalog.servers import DEFAULT_PINS, SERVERS, clean_env
+from runner.catalog.views import JSON_VIEWS, VIEWS
 
 REPO = Path(__file__).resolve().parent.parent
 APP_DIR = REPO / "lab_app"

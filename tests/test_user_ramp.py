@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner import locust, protocol
-from runner.errors import LabError
-from runner.matrix import load_matrix
+from runner.scenarios.user_ramp import locust
+
+from runner.session import session as protocol
+from runner.core.errors import LabError
+from runner.matrix.expand import load_matrix
 from runner.scenarios import SCENARIOS
 from runner.scenarios import user_ramp as ur
-from runner.scenarios.base import StepFailed, Window
+from runner.core.errors import StepFailed
+from runner.lab.host_paths import HostPaths
+from runner.session.session import Window
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "data" / "locust" / "loopback_server_killed"
@@ -82,8 +86,8 @@ def test_server_env_points_the_app_at_the_db_host():
     env = ur.UserRamp().server_env(types.SimpleNamespace(server_host=server, db_host=db), params)
     assert env == {"LAB_DB": "postgres", "LAB_DB_HOST": "198.18.23.12", "LAB_DB_PORT": "5432",
                    "LAB_DB_NAME": "polls", "LAB_DB_USER": "polls", "LAB_DB_CONN_MAX_AGE": "60"}
-    # Without a db host in the context or the inventory: the server host.
-    lonely = types.SimpleNamespace(server_host=host("server", "198.18.99.11"))
+    # A lab without a db host (the run puts None in the context): the server host.
+    lonely = types.SimpleNamespace(server_host=host("server", "198.18.99.11"), db_host=None)
     assert ur.UserRamp().server_env(lonely, params)["LAB_DB_HOST"] == "198.18.99.11"
 
 
@@ -149,6 +153,7 @@ class FakeSession:
         self.view = types.SimpleNamespace(path="/polls/", expected_status=200,
                                           expected_body=b'id="polls-index"', match="contains")
         self.client_bin, self.client_python = "/lab/client/tools/venv/bin", "/lab/client/tools/venv/bin/python"
+        self.client_paths = HostPaths("/lab/client")
         self.client_dir, self.local_dir = "/lab/client/runs/x", tmp_path
         self.windows = []
 

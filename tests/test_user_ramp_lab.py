@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner import infra
+from runner.lab.targets import local as infra
 from tests.conftest import REPO, lab_capable
 from tests.lab_helpers import LAB_CMD, run_folders
 

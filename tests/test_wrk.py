@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import wrk
+from runner.tools import wrk
 
 DATA = Path(__file__).parent / "data" / "wrk"
 

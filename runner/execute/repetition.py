@@ -1,0 +1,124 @@
+"""One repetition of one scenario variant on one cell, over SSH:
+
+(scenario's before_start) → start a fresh server on the server host →
+primer: wait until it answers and verify its response (probe on the client
+host) → wait until all its workers are up → warm-up (wrk, not measured) →
+the scenario's measured window(s) (runner/scenarios/, psutil on both hosts,
+traces cut to the window) → stop the server and check no process of it is
+left. Each phase's start and end (epoch seconds) are recorded.
+
+Every step has a time bound. A failure becomes a reason string; it never
+escapes as an exception, so the run goes on with the other cells.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import SSHException
+
+from runner.core.cpus import cpu_list, parse_cpu_list
+from runner.core.errors import StepFailed
+from runner.core.model import Variant
+from runner.matrix.locks import Cell
+from runner.scenarios import SCENARIOS
+from runner.session.server import (
+    start_server,
+    stop_server,
+    wait_for_workers,
+    wait_ready,
+    warm_up,
+)
+from runner.session.session import Context, Session
+
+
+@dataclass
+class Outcome:
+    metrics: dict = field(default_factory=dict)   # metric -> (value, unit)
+    observed_cpus: dict = field(default_factory=dict)  # role -> CPUs its processes could use
+    failure: str | None = None
+    timings: dict = field(default_factory=dict)   # step -> seconds
+    phases: dict = field(default_factory=dict)    # phase -> [start, end] epoch seconds
+    argv: list = field(default_factory=list)
+    raw_dir: str = ""
+
+
+def check_cpus(ctx: Context, session: Session) -> dict:
+    """A measurement outside the declared CPU sets is not the one asked for."""
+    window = session.last_window
+    observed = {"server": cpu_list(window.server.get("cpu_affinity")),
+                "client": cpu_list(window.client.get("cpu_affinity"))}
+    for role, host in (("server", ctx.server_host), ("client", ctx.client_host)):
+        declared = cpu_list(parse_cpu_list(host.cpus))
+        if observed[role] != declared:
+            raise StepFailed(f"{role} processes could run on CPUs {observed[role]!r}, "
+                             f"declared {declared!r}")
+    return observed
+
+
+def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,
+                   repetition: int) -> Outcome:
+    outcome = Outcome()
+    plugin = SCENARIOS[scenario]
+    session = Session(ctx, cell, scenario, variant, repetition)
+    outcome.raw_dir = session.relative_dir
+    clock = time.monotonic()
+    marks, phases = {}, {}
+
+    def mark(step):
+        nonlocal clock
+        now = time.monotonic()
+        marks[step] = round(now - clock, 4)
+        clock = now
+
+    @contextlib.contextmanager
+    def phase(name):
+        began = time.time()
+        try:
+            yield
+        finally:
+            phases[name] = [began, time.time()]
+
+    try:
+        with phase("prepare"):
+            plugin.before_start(session, params)
+        session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
+                                                 plugin.server_env(ctx, params))
+        mark("start")
+        with phase("primer"):
+            outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell), "s")
+            wait_for_workers(ctx, session.pid, cell.spec.workers)
+        mark("ready_verify")
+        if ctx.warmup_s > 0 and plugin.warmup:
+            with phase("warmup"):
+                warm_up(ctx, session)
+        mark("warmup")
+        with phase("measured"):
+            outcome.metrics.update(plugin.measure(session, params, variant))
+        mark("measured")
+        if session.last_window is not None:
+            outcome.observed_cpus = check_cpus(ctx, session)
+    except StepFailed as exc:
+        outcome.failure = str(exc)
+    except (ValueError, KeyError) as exc:  # includes wrk.WrkOutputError
+        outcome.failure = f"{type(exc).__name__}: {exc}"
+    except CommandTimedOut as exc:
+        # A step over its bound (a hung load generator, say) fails this unit only.
+        outcome.failure = f"a step timed out after {exc.timeout:g} s: {exc.result.command[:160]}"
+    except (SSHException, OSError) as exc:
+        outcome.failure = f"SSH failed during the repetition: {type(exc).__name__}: {exc}"
+    finally:
+        if session.pid is not None:
+            problem = stop_server(ctx, session.pid)
+            mark("stop")
+            if problem and not outcome.failure:
+                outcome.failure = problem
+        session.fetch(ctx.server_conn, session.server_dir, ["server.log"])
+        session.fetch(ctx.client_conn, session.client_dir, ["warmup-wrk.txt"])
+    outcome.timings = marks
+    outcome.phases = phases
+    overhead = sum(v for k, v in marks.items() if k in ("start", "ready_verify", "stop"))
+    outcome.metrics["runner_overhead_s"] = (overhead, "s")
+    return outcome

@@ -1,0 +1,348 @@
+"""The run stage: matrix → locks → configure (Ansible) → measure every
+cell × scenario × variant × repetition, each on a fresh server, in a shuffled
+order (seed recorded) → results folder.
+
+Scenarios that need another's results (fixed-rate needs the peak throughput
+that `concurrency` measured on the same cell) run in a second phase, itself
+shuffled."""
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from runner import REPO_ROOT
+from runner.catalog.servers import SERVERS
+from runner.core.errors import LabError
+from runner.core.files import sha256_file
+from runner.core.model import (
+    AA_SUFFIX,
+    CELL_FAILED,
+    CELL_OK,
+    CELL_PARTIAL,
+    CELL_PENDING,
+    LOCKS_DIR,
+    MATRIX_NAME,
+    RUN_COMPLETE,
+    RUN_FAILED,
+    RUN_INTERRUPTED,
+    RUN_RUNNING,
+    Variant,
+)
+from runner.execute import manifest
+from runner.execute.repetition import run_repetition
+from runner.execute.results import Samples, new_run_dir, point_latest
+from runner.lab import configure
+from runner.lab.inventory import load_lab
+from runner.lab.ssh import connect
+from runner.matrix.expand import Exclusion, load_matrix
+from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matrix
+from runner.scenarios import SCENARIOS
+from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
+from runner.session.server import SERVER_ENV, reap_stale_servers
+from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One measured repetition: a cell, a scenario, one of its variants."""
+
+    cell: Cell
+    scenario: str
+    params: BaseModel
+    variant: Variant
+    repetition: int
+
+
+def phases(matrix) -> list[list[str]]:
+    """Scenario names in phases: those that need others' results come later."""
+    first = [n for n in matrix.scenarios if not SCENARIOS[n].after]
+    later = [n for n in matrix.scenarios if SCENARIOS[n].after]
+    return [p for p in (first, later) if p]
+
+
+def units(matrix, cells, names: list[str], prior: dict, seed: int) -> list[Unit]:
+    """The phase's units, shuffled with the run's seed (one stream per phase)."""
+    out = []
+    for rep in range(matrix.protocol.repetitions):
+        for cell in cells:
+            for name, params in matrix.scenarios_for(cell.spec).items():
+                if name not in names:
+                    continue
+                for variant in SCENARIOS[name].variants(params, prior.get(cell.cell_id, {})):
+                    out.append(Unit(cell, name, params, variant, rep))
+    random.Random(f"{seed}/{','.join(names)}").shuffle(out)
+    return out
+
+
+def prior_results(samples: Samples) -> dict:
+    """{cell_id: facts later phases use}: what each scenario measured so far
+    `provides` (concurrency: its peak throughput, for fixed-rate)."""
+    df = samples.frame()
+    prior: dict[str, dict] = {}
+    for name, rows in df.groupby("scenario"):
+        for cell_id, facts in SCENARIOS[name].provides(rows).items():
+            prior.setdefault(cell_id, {}).update(facts)
+    return prior
+
+
+def split_by_install(cells, exclusions, installs: dict, server: str, provider: str):
+    """Cells whose host lacks their Python become exclusions; the rest run,
+    and those whose install failed are marked failed with the installer's error."""
+    runnable, failed = [], {}
+    for cell in cells:
+        report = installs.get(cell.env_id) or {"status": "failed", "error": "not reported"}
+        if report["status"] == "no-python":
+            exclusions.append(Exclusion(cell.spec, f"Python {cell.spec.python} is not available "
+                                                   f"on host {server} (provider {provider})"))
+            continue
+        runnable.append(cell)
+        if report["status"] == "failed":
+            failed[cell.cell_id] = f"install failed: {report['error']}"
+    return runnable, failed
+
+
+def _report_installs(ui, installs: dict) -> None:
+    counts: dict[str, int] = {}
+    for report in installs.values():
+        counts[report["status"]] = counts.get(report["status"], 0) + 1
+    slowest = max((r["seconds"] for r in installs.values()), default=0)
+    ui.info("environments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            + f" (slowest {slowest:.1f} s)")
+    for env_id, report in sorted(installs.items()):
+        if report["status"] == "failed":
+            ui.warn(f"environment {env_id} failed to install: {report['error']}")
+
+
+def _excluded(exclusions) -> list[dict]:
+    return [{"cell": {**vars(x.spec), "extras": dict(x.spec.extras)}, "reason": x.reason}
+            for x in exclusions]
+
+
+def _frozen(report: dict | None) -> dict:
+    return dict(line.split("==", 1) for line in (report or {}).get("freeze", []))
+
+
+def resolve(matrix, ui) -> tuple[list, list]:
+    """Cells to run and exclusions with reasons."""
+    with ui.phase(f"resolve {len(matrix.cells)} cells (uv pip compile, Django metadata)"):
+        cells, exclusions = resolve_matrix(matrix, REPO_ROOT / ".lab" / "lock-cache")
+    ui.info(f"{len(cells)} cells to run, {len(exclusions)} excluded (see `lab matrix show`)")
+    return cells, exclusions
+
+
+# Why a cell of the matrix is left out when the locks are given (lab reproduce).
+NOT_ARCHIVED = "not in the archived run"
+
+
+def cells_from_locks(matrix, locks: dict, ui) -> tuple[list, list]:
+    """Cells made from given locks instead of resolving ({CellSpec: lock
+    text}, as `lab reproduce` reads them from an archive): the same spec and
+    lock give the same cell_id (locks.cell_from_lock). A spec with no lock is
+    excluded with the reason NOT_ARCHIVED; the matrix's own exclusions stay."""
+    cells, exclusions = [], list(matrix.excluded)
+    for spec in matrix.cells:
+        if spec in locks:
+            cells.append(cell_from_lock(spec, locks[spec]))
+        else:
+            exclusions.append(Exclusion(spec, NOT_ARCHIVED))
+    ui.info(f"{len(cells)} cells from the given locks (nothing resolved), "
+            f"{len(exclusions)} excluded")
+    return cells, exclusions
+
+
+def with_aa_twins(cells: list, baseline_server: str) -> list:
+    """Each baseline cell once more under its own id: same lock, same venv,
+    same coordinates, so any difference the two show is the lab's noise."""
+    twins = [dataclasses.replace(c, cell_id=c.cell_id + AA_SUFFIX)
+             for c in cells if c.spec.server == baseline_server]
+    return cells + twins
+
+
+def require_cells(matrix, cells, exclusions) -> None:
+    if not cells:
+        raise LabError(f"{matrix.path}: no cell resolved; nothing to run "
+                       f"(first reason: {exclusions[0].reason})")
+
+
+def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
+    """Ansible over SSH: every cell's environment on the server host, tools and
+    facts everywhere. Returns (runnable cells, {cell_id: why it failed},
+    install report, play recap); appends the cells whose Python the host
+    lacks to `exclusions`."""
+    server = lab.by_role("server")
+    with ui.phase("configure (ansible-playbook site.yml)") as step:
+        recap = configure.run_playbook(lab, environments(cells), log_path, step)
+    installs = configure.install_report(lab)
+    before = len(exclusions)
+    cells, failed = split_by_install(cells, exclusions, installs, server.name,
+                                     configure.python_provider(lab, server.name))
+    _report_installs(ui, installs)
+    for reason in dict.fromkeys(x.reason for x in exclusions[before:]):
+        ui.warn(f"excluded: {reason}")
+    if not cells:
+        raise LabError(f"no cell of {matrix.path} can run on lab {lab.name!r}: "
+                       f"{exclusions[-1].reason}")
+    return cells, failed, installs, recap
+
+
+def run_matrix(matrix_path: str | Path, lab_name: str = "local",
+               results_root: Path = REPO_ROOT / "results", ui=None,
+               locks: dict | None = None, reproduces: dict | None = None) -> Path:
+    """Run a matrix; return its new run folder.
+
+    `locks` ({CellSpec: lock text}) replaces resolving: the cells are made
+    from those locks (cells_from_locks), as `lab reproduce` does with an
+    archived run's. `reproduces` ({archive, archive_sha256, run_id}) is
+    recorded as the manifest's `reproduces` key (runner/manifest.py)."""
+    matrix = load_matrix(matrix_path)          # errors before anything starts
+    lab = load_lab(lab_name)
+    server_host, client_host = lab.by_role("server"), lab.by_role("client")
+    run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
+    ui.info(f"run {run_id} → {run_dir}")
+    started = time.time()
+    shutil.copyfile(matrix.path, run_dir / MATRIX_NAME)      # the matrix as given
+    exclusions = []
+    provenance = {"reproduces": reproduces} if reproduces else {}
+
+    def failed_before_measuring(error: str):
+        # The folder says why it holds no measurement, rather than looking half-written.
+        manifest.write_manifest(run_dir, {"run_id": run_id, "status": RUN_FAILED, "error": error,
+                                          "matrix_name": matrix.name, "matrix": matrix.raw,
+                                          "excluded": _excluded(exclusions), **provenance})
+
+    try:
+        if locks is None:
+            cells, exclusions = resolve(matrix, ui)
+        else:
+            cells, exclusions = cells_from_locks(matrix, locks, ui)
+        require_cells(matrix, cells, exclusions)
+        if matrix.protocol.aa_control:
+            cells = with_aa_twins(cells, matrix.baseline_server)
+        lock_dir = run_dir / LOCKS_DIR
+        lock_dir.mkdir()
+        for cell in cells:
+            (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
+        cells, install_failed, installs, recap = install(
+            lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui)
+    except (LabError, KeyboardInterrupt) as exc:
+        failed_before_measuring(str(exc) or "interrupted")
+        raise
+    facts = configure.host_facts(lab)
+
+    samples = Samples(run_id)
+    cell_state = {c.cell_id: {"status": CELL_FAILED if c.cell_id in install_failed else CELL_PENDING,
+                              "reason": install_failed.get(c.cell_id), "command": None,
+                              "observed_cpus": {}} for c in cells}
+    base = {
+        "run_id": run_id, "status": RUN_RUNNING, "matrix_name": matrix.name,
+        # Reproducing, the matrix file is a temporary copy: name where it came from.
+        "matrix_file": (f"{reproduces['archive']}:{reproduces['run_id']}/matrix.yaml"
+                        if reproduces else str(matrix.path)),
+        "matrix": matrix.raw,
+        "matrix_sha256": sha256_file(matrix.path),
+        "baseline_server": matrix.baseline_server,
+        "protocol": {"scenarios": {n: p.model_dump() for n, p in matrix.scenarios.items()},
+                     "repetitions": matrix.protocol.repetitions,
+                     "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
+                     "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
+                     "latency_models": latency_models(matrix),
+                     "sampler_interval_s": SAMPLER_INTERVAL_S, "port": PORT,
+                     "client_saturation_share": CLIENT_SATURATION_SHARE,
+                     "littles_law_tolerance": LITTLES_LAW_TOLERANCE,
+                     "server_env": SERVER_ENV},
+        "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
+        "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
+                           "facts": facts.get(h.name, {})} for h in lab.hosts.values()},
+        "cpu_sets": {h.role: h.cpus for h in lab.hosts.values()},
+        "lab_git": manifest.lab_git_commit(),
+        "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk")},
+        "ansible_recap": recap,
+        "excluded": _excluded(exclusions),
+        **provenance,
+    }
+
+    def cells_entry():
+        return [{**c.columns(), "env_id": c.env_id, "lock": f"{LOCKS_DIR}/{c.cell_id}.txt",
+                 "packages": _frozen(installs.get(c.env_id)) or dict(c.packages),
+                 "python_exact": installs.get(c.env_id, {}).get("python_exact"),
+                 "install": {k: installs.get(c.env_id, {}).get(k) for k in ("status", "seconds")},
+                 "aa_twin_of": (c.cell_id.removesuffix(AA_SUFFIX)
+                                if c.cell_id.endswith(AA_SUFFIX) else None),
+                 "server_description": SERVERS[c.spec.server].description,
+                 "scenarios": list(matrix.scenarios_for(c.spec)),
+                 **cell_state[c.cell_id]} for c in cells]
+
+    rep_timings = []
+    for c in cells:
+        cell_state[c.cell_id].update(failures=[], units_ok=0)
+
+    def save(status: str):
+        samples.write(run_dir)
+        manifest.write_manifest(run_dir, {**base, "status": status, "cells": cells_entry(),
+                                          "timings": {"started": started, "finished": time.time(),
+                                                      "repetitions": rep_timings}})
+
+    status = RUN_INTERRUPTED
+    try:
+        ctx = Context(run_id=run_id, run_dir=run_dir, server_host=server_host,
+                               client_host=client_host, server_conn=connect(server_host),
+                               client_conn=connect(client_host),
+                               warmup_s=matrix.protocol.warmup_s,
+                               duration_s=matrix.protocol.duration_s,
+                               db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
+        if stale := reap_stale_servers(ctx):
+            ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
+        runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
+        for names in phases(matrix):
+            order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)
+            with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
+                for unit in order:
+                    measure_unit(ctx, unit, samples, cell_state, rep_timings, ui)
+                    samples.write(run_dir)
+                    advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
+                            f"rep {unit.repetition}")
+        status = RUN_COMPLETE
+    finally:
+        # Runs on Ctrl-C too: what was measured is kept, the status says so.
+        save(status)
+        point_latest(Path(results_root), run_dir)
+    return run_dir
+
+
+def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timings: list, ui):
+    """Measure one unit; a failure is recorded for the cell and the run goes on."""
+    cell, state = unit.cell, cell_state[unit.cell.cell_id]
+    outcome = run_repetition(ctx, cell, unit.scenario, unit.params, unit.variant,
+                                      unit.repetition)
+    state["command"] = outcome.argv
+    if outcome.observed_cpus:
+        state["observed_cpus"] = outcome.observed_cpus
+    rep_timings.append({"cell_id": cell.cell_id, "scenario": unit.scenario,
+                        "variant": unit.variant.label, "repetition": unit.repetition,
+                        "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings})
+    if outcome.failure:
+        where = f"{unit.scenario} {unit.variant.label} repetition {unit.repetition}"
+        state["failures"].append({"scenario": unit.scenario, "variant": unit.variant.label,
+                                  "repetition": unit.repetition, "reason": outcome.failure,
+                                  "raw": outcome.raw_dir})
+        state["reason"] = state["reason"] or f"{where}: {outcome.failure}"
+        ui.warn(f"{cell.spec.label()} {where} failed: {outcome.failure} (logs in {outcome.raw_dir}/)")
+    else:
+        samples.add(cell.columns(), unit.scenario, unit.repetition, outcome.metrics,
+                    variant=unit.variant.label)
+        state["units_ok"] += 1
+    # ok: every unit measured; partial: some failed; failed: none measured.
+    state["status"] = (CELL_OK if not state["failures"] else
+                       CELL_PARTIAL if state["units_ok"] else CELL_FAILED)
+
+
+def latency_models(matrix) -> dict:
+    """{label: latency model} of every scenario the matrix runs."""
+    return {label: model for name in matrix.scenarios
+            for label, model in SCENARIOS[name].latency_models().items()}

@@ -1,0 +1,33 @@
+"""Where things live on a lab host, below its lab_root (from the inventory).
+The playbooks create these; the runner uses them. Keep both in step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runner.lab.inventory import Host
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    root: str
+
+    @classmethod
+    def of(cls, host: Host) -> "HostPaths":
+        return cls(host.lab_root.rstrip("/"))
+
+    @property
+    def app(self) -> str:
+        return f"{self.root}/app"
+
+    @property
+    def tools_python(self) -> str:
+        return f"{self.root}/tools/venv/bin/python"
+
+    def tool(self, name: str) -> str:
+        return f"{self.root}/tools/{name}"
+
+    def venv_bin(self, env_id: str) -> str:
+        return f"{self.root}/envs/{env_id}/venv/bin"
+
+    def rep_dir(self, run_id: str, cell_id: str, repetition: int) -> str:
+        return f"{self.root}/runs/{run_id}/{cell_id}/rep{repetition}"

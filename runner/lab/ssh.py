@@ -1,0 +1,24 @@
+"""Fabric connections to lab hosts, checking host keys against the lab's own
+known_hosts (never the user's, never turned off)."""
+from __future__ import annotations
+
+import fabric
+from paramiko import RejectPolicy
+
+from runner.lab.inventory import Host
+
+
+def connect(host: Host) -> fabric.Connection:
+    conn = fabric.Connection(host.address, user=host.user,
+                             connect_kwargs={"key_filename": host.key, "look_for_keys": False,
+                                             "allow_agent": False},
+                             connect_timeout=10)
+    # Fabric installs AutoAddPolicy; a lab host must present the key we recorded.
+    conn.client.set_missing_host_key_policy(RejectPolicy())
+    conn.client.load_host_keys(host.known_hosts)
+    return conn
+
+
+def run(conn: fabric.Connection, command: str, timeout: float = 60, warn: bool = False):
+    """Run a command quietly with a bound on its duration."""
+    return conn.run(command, hide=True, warn=warn, timeout=timeout, in_stream=False)

@@ -1,0 +1,199 @@
+"""The schema of a matrix file (`matrices/*.yaml`), as pydantic models.
+
+This module is the matrix file's documentation: every field says what it
+means, and `lab matrix schema` prints the same as JSON Schema. Loading,
+expanding and error wording live in runner/matrix.py.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Optional, Union
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model,
+                      field_validator, model_validator)
+
+from runner.scenarios import SCENARIOS
+from runner.catalog.servers import SERVERS
+from runner.catalog.views import VIEWS
+
+EXACT_VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$")
+PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?$")
+PACKAGE_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+
+
+def _refuse_float(value):
+    # YAML reads 3.10 as the number 3.1: refuse numbers where a version is meant.
+    if isinstance(value, float):
+        raise ValueError(f"got the number {value!r}; write versions as quoted strings "
+                         f"(YAML reads 3.10 as 3.1)")
+    return value
+
+
+def _no_float(value):
+    value = _refuse_float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _python(value: str) -> str:
+    if not isinstance(value, str) or not PYTHON_VERSION.match(value):
+        raise ValueError(f"expected a CPython version like \"3.12\" or \"3.12.1\", got {value!r}")
+    return value
+
+
+def _exact(value: str) -> str:
+    if not isinstance(value, str) or not EXACT_VERSION.match(value):
+        raise ValueError(f"expected an exact version like \"5.2.19\", got {value!r}")
+    return value
+
+
+def _server(value: str) -> str:
+    if not isinstance(value, str) or value not in SERVERS:
+        raise ValueError(f"unknown server {value!r}; allowed: {', '.join(sorted(SERVERS))}")
+    return value
+
+
+def _view(value: str) -> str:
+    if not isinstance(value, str) or value not in VIEWS:
+        raise ValueError(f"unknown view {value!r}; allowed: {', '.join(sorted(VIEWS))}")
+    return value
+
+
+def _package(value: str) -> str:
+    name = value.lower().replace("_", "-") if isinstance(value, str) else ""
+    if not PACKAGE_NAME.match(name):
+        raise ValueError(f"expected a PyPI package name, got {value!r}")
+    return name
+
+
+# Before-validators run last-listed first: numbers are refused before the check.
+PythonVersion = Annotated[str, BeforeValidator(_python), BeforeValidator(_no_float)]
+ExactVersion = Annotated[str, BeforeValidator(_exact), BeforeValidator(_no_float)]
+ServerName = Annotated[str, BeforeValidator(_server)]
+ViewName = Annotated[str, BeforeValidator(_view)]
+PackageName = Annotated[str, BeforeValidator(_package)]
+Count = Annotated[int, Strict(), Field(ge=1)]
+def _one_value(value):
+    # A rule holds one value per axis; a list here is a common slip.
+    value = _refuse_float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected one value (text or a whole number), got {value!r}")
+    return value
+
+
+RuleValue = Annotated[Union[Annotated[int, Strict()], str], BeforeValidator(_one_value)]
+
+
+class Axes(BaseModel):
+    """Each axis is a list of values; the cells are their cartesian product."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: list[PythonVersion] = Field(
+        min_length=1, description='CPython versions: "3.12" (newest 3.12.x the host has) or "3.12.1".')
+    django: list[ExactVersion] = Field(min_length=1, description="Exact Django releases.")
+    asgiref: Optional[list[ExactVersion]] = Field(
+        default=None, min_length=1,
+        description="Exact asgiref releases; omit it to let the resolver pick what Django allows.")
+    server: list[ServerName] = Field(
+        min_length=1, description="Server configurations, by name (runner/servers.py).")
+    workers: list[Count] = Field(default=[1], min_length=1, description="Worker processes.")
+    threads: list[Count] = Field(
+        default=[1], min_length=1,
+        description="Threads per worker, for servers that take one (gunicorn-gthread, uwsgi).")
+    view: list[ViewName] = Field(min_length=1, description="Views, by name (runner/views.py).")
+
+
+class Protocol(BaseModel):
+    """How each cell is measured (the run protocol)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repetitions: Count = Field(default=3, description="Fresh server starts per cell.")
+    warmup_s: Annotated[int, Strict(), Field(ge=0)] = Field(
+        default=2, description="Whole seconds of load before the measured window (wrk takes whole seconds).")
+    duration_s: Count = Field(default=5, description="Whole seconds in the measured window.")
+    seed: Annotated[int, Strict()] = Field(default=1, description="Seed of the shuffled order.")
+    aa_control: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="Also run every baseline-server cell a second time as its own cell (an "
+                    "A/A twin, interleaved like the others): the report reads the difference "
+                    "between the twins as the run's noise floor.")
+
+
+def _empty_means_defaults(cls, value):
+    # `memory:` with nothing after it (YAML null) means: run it with defaults.
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+# One optional field per registered scenario, named as in the file
+# ("single-client"); each scenario's own Params model validates its settings.
+ScenarioSet = create_model(
+    "ScenarioSet",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="The workloads to run on every cell, with their settings (runner/scenarios/).",
+    __validators__={"_empty": model_validator(mode="before")(_empty_means_defaults)},
+    **{name.replace("-", "_"): (Optional[s.Params], Field(
+        default=None, alias=name, description=(s.__doc__ or "").strip().split("\n")[0]))
+       for name, s in SCENARIOS.items()},
+)
+
+
+def scenario_settings(scenarios: BaseModel) -> dict:
+    """{scenario name: its validated Params}, in registry order, only those asked for."""
+    return {name: params for name in SCENARIOS
+            if (params := getattr(scenarios, name.replace("-", "_"))) is not None}
+
+
+class MatrixFile(BaseModel):
+    """A matrix file: which cells to run, pinned how, measured how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Optional[str] = Field(default=None, description="Run name; defaults to the file's stem.")
+    description: str = ""
+    axes: Axes
+    pins: dict[PackageName, Union[ExactVersion, list[ExactVersion]]] = Field(
+        default_factory=dict,
+        description="Exact versions of every other package a cell installs (DRF, the servers' "
+                    "packages, any extra). A list of versions makes that package an axis.")
+    exclude: list[dict[str, RuleValue]] = Field(
+        default_factory=list,
+        description="Rules in the style of asv's matrix.exclude: a cell is dropped when every "
+                    "key of one rule matches; values are regular expressions matched against "
+                    "the whole value (\"5\\\\.0\\\\..*\").")
+    include: list[dict[str, RuleValue]] = Field(
+        default_factory=list,
+        description="Extra cells, one exact value per axis (python, django, server and view "
+                    "required); added even when an exclude rule matches them.")
+    baseline_server: ServerName = Field(
+        default="gunicorn-sync", description="The WSGI server that ASGI cells are compared with.")
+    protocol: Protocol = Field(default_factory=Protocol)
+    scenarios: ScenarioSet = Field(
+        default_factory=lambda: ScenarioSet.model_validate({"single-client": {}}),
+        description="Workloads to run, each with its settings; default: single-client, keep-alive.")
+
+    @field_validator("baseline_server")
+    @classmethod
+    def _wsgi_baseline(cls, value: str) -> str:
+        if SERVERS[value].interface != "wsgi":
+            wsgi = sorted(n for n, s in SERVERS.items() if s.interface == "wsgi")
+            raise ValueError(f"{value!r} is not a WSGI server; allowed: {', '.join(wsgi)}")
+        return value
+
+
+class IncludeEntry(BaseModel):
+    """One `include` entry: a single cell, validated like the axes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    python: PythonVersion
+    django: ExactVersion
+    asgiref: Optional[ExactVersion] = None
+    server: ServerName
+    workers: Count = 1
+    threads: Count = 1
+    view: ViewName

@@ -1,0 +1,152 @@
+"""The server under test on its host, over SSH: start it fresh in its own
+session with a clean environment, probe it from the client host until it
+answers with the view's exact response, wait for its workers, warm it up,
+stop it and check nothing of it is left, and clear servers an earlier run
+left behind. Every step has a time bound.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import signal
+import threading
+
+from runner.catalog.servers import SERVERS
+from runner.catalog.views import VIEWS, View
+from runner.core.errors import StepFailed
+from runner.lab.host_paths import HostPaths
+from runner.lab.ssh import run
+from runner.session.session import PORT, Context, Session
+from runner.tools import wrk
+
+READY_TIMEOUT_S = 30.0
+WORKERS_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+# The server's whole environment (env -i): nothing of the SSH session's, so no
+# GUNICORN_CMD_ARGS, WEB_CONCURRENCY or the like can change what the argv says.
+SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
+              "DJANGO_SETTINGS_MODULE": "labproject.settings", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def env_prefix(env: dict) -> str:
+    """`env -i K=V ...`: a command under exactly this environment."""
+    return "env -i " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+
+
+def probe_command(client_paths: HostPaths, url: str, view: View, timeout_s: float) -> str:
+    """The readiness probe (session/host/probe.py) on the client host: waits
+    until `url` answers, then checks the view's status and body."""
+    return (f"{client_paths.tools_python} {client_paths.tool('probe.py')} --url {url} "
+            f"--timeout {timeout_s:g} --expect-status {view.expected_status} "
+            f"--expect-body-hex {view.expected_body.hex()} --match {view.match}")
+
+
+def _json_tail(text: str) -> dict:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def start_server(ctx: Context, cell, rep_dir: str,
+                 extra_env: dict | None = None) -> tuple[int, list[str]]:
+    sp = HostPaths.of(ctx.server_host)
+    argv = SERVERS[cell.spec.server].command(sp.app, sp.venv_bin(cell.env_id),
+                                             ctx.server_host.address, PORT, cell.spec.workers,
+                                             cell.spec.threads, versions=dict(cell.packages),
+                                             app=VIEWS[cell.spec.view].app)
+    # setsid: the server leads its own session, so stopping it reaches every
+    # worker it forked, and the check for leftovers has one key (the session).
+    env = env_prefix({**SERVER_ENV, **(extra_env or {})})
+    cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
+           f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
+    # Ctrl-C while this command is in flight would leave a server whose pid
+    # nobody knows: hold the interrupt until the pid is back.
+    with deferred_sigint():
+        out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
+    return int(out.splitlines()[-1]), argv
+
+
+@contextlib.contextmanager
+def deferred_sigint():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def reap_stale_servers(ctx: Context) -> str:
+    """Stop servers of this lab left by an earlier run that was killed hard
+    (every server runs from a venv under <lab_root>/envs/). Returns what was found."""
+    envs = f"{HostPaths.of(ctx.server_host).root}/envs/"
+    # "[/]root/..." matches the path but not this shell's own command line.
+    pattern = shlex.quote(f"[{envs[0]}]{envs[1:]}")
+    found = run(ctx.server_conn, f"pgrep -af {pattern} || true", timeout=15).stdout.strip()
+    if found:
+        run(ctx.server_conn, f"pkill -KILL -f {pattern}; sleep 0.5", timeout=15, warn=True)
+    return found
+
+
+def wait_ready(ctx: Context, cell) -> float:
+    view = VIEWS[cell.spec.view]
+    url = f"http://{ctx.server_host.address}:{PORT}{view.path}"
+    res = run(ctx.client_conn,
+              probe_command(HostPaths.of(ctx.client_host), url, view, READY_TIMEOUT_S),
+              timeout=READY_TIMEOUT_S + 15, warn=True)
+    data = _json_tail(res.stdout)
+    if not data.get("ready"):
+        raise StepFailed(f"server did not answer within {READY_TIMEOUT_S:g} s ({data.get('error')})")
+    if not data.get("body_ok"):
+        raise StepFailed(f"verification failed: status {data.get('status')}, body {data.get('body')!r}, "
+                         f"expected {view.expected_status} {view.expected_body!r}")
+    return float(data["ready_after_s"])
+
+
+def stop_server(ctx: Context, pid: int) -> str | None:
+    """Stop the server's whole session; return a problem or None when clean."""
+    tries = int(STOP_GRACE_S / 0.1)
+    script = (f"pkill -TERM -s {pid}; for i in $(seq {tries}); do "
+              f"pgrep -s {pid} >/dev/null || exit 0; sleep 0.1; done; "
+              f"pkill -KILL -s {pid}; sleep 0.5; pgrep -s {pid} >/dev/null && exit 1; exit 2")
+    code = run(ctx.server_conn, script, timeout=STOP_GRACE_S + 20, warn=True).return_code
+    if code == 1:
+        return "processes of the server were still alive after SIGKILL"
+    if code == 2:
+        return f"server ignored SIGTERM for {STOP_GRACE_S:g} s and was killed"
+    listening = run(ctx.server_conn, f"ss -Hltn 'sport = :{PORT}'", timeout=15, warn=True).stdout
+    return f"port {PORT} still listening after stop" if listening.strip() else None
+
+
+def wait_for_workers(ctx: Context, pid: int, workers: int) -> int:
+    """With several workers the first answer comes from the first one up: wait
+    until the server's session holds a supervisor and `workers` workers, so
+    that no worker is still booting when the load starts (and granian, which
+    hangs on a SIGTERM during a worker's boot, is never stopped then)."""
+    want = workers + 1 if workers > 1 else 1
+    tries = int(WORKERS_TIMEOUT_S / 0.1)
+    res = run(ctx.server_conn, f"for i in $(seq {tries}); do n=$(pgrep -c -s {pid}); "
+                               f"[ \"$n\" -ge {want} ] && echo $n && exit 0; sleep 0.1; done; "
+                               f"echo $n; exit 1", timeout=WORKERS_TIMEOUT_S + 15, warn=True)
+    count = int((res.stdout.split() or ["0"])[-1])
+    if res.return_code != 0:
+        raise StepFailed(f"only {count} server process(es) after {WORKERS_TIMEOUT_S:g} s; "
+                         f"expected at least {want} for {workers} worker(s)")
+    return count
+
+
+def warm_up(ctx: Context, session: Session) -> None:
+    cp = HostPaths.of(ctx.client_host)
+    argv = wrk.command(session.url(session.view.path), ctx.warmup_s, cp.tool("report.lua"))
+    res = run(ctx.client_conn, f"mkdir -p {session.client_dir} && {shlex.join(argv)} "
+                               f"> {session.client_dir}/warmup-wrk.txt 2>&1",
+              timeout=ctx.warmup_s + 30, warn=True)
+    if res.return_code != 0:
+        raise StepFailed(f"warm-up wrk exited {res.return_code}")
+
+
