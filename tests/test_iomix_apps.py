@@ -31,6 +31,7 @@ import pytest
 from runner.scenarios.io_mix import result as iomix
 from runner.catalog.servers import SERVERS, clean_env
 from runner.catalog.views import VIEWS
+from runner.scenarios import SCENARIOS
 from tests.test_servers_loopback import (APP_DIR, INSTALL_TIMEOUT_S, LOOPBACK, REPO, _free_port,
                                          _get, _log_tail, _session_pids, _stop, _uv, _wait_ready,
                                          venv_bin)
@@ -39,7 +40,7 @@ __all__ = ["venv_bin"]  # the shared server venv fixture, imported for pytest
 
 CLIENT = REPO / "runner" / "scenarios" / "io_mix" / "host" / "iomix_client.py"
 CLIENT_PYTHON = "/usr/bin/python3"  # what the client host's tools venv is built from
-HTTPX = "httpx==0.28.1"             # playbooks/roles/lab_client/defaults/main.yml
+(HTTPX,) = SCENARIOS["io-mix"].client_packages
 SLOW_S, N_SLOW, N_FAST = 0.5, 3, 15
 CLIENT_TIMEOUT_S = 20.0
 

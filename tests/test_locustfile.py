@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from runner.scenarios.user_ramp import locust
 
@@ -30,9 +29,7 @@ INSTALL_TIMEOUT_S = 300
 
 
 def locust_pin() -> str:
-    defaults = yaml.safe_load((REPO / "playbooks/roles/lab_client/defaults/main.yml").read_text())
-    (pin,) = [p for p in defaults["lab_client_tools_packages"] if p.startswith("locust==")]
-    return pin
+    return locust.PACKAGE
 
 
 @pytest.fixture(scope="session")

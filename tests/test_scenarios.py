@@ -200,3 +200,19 @@ def test_the_manifest_names_the_single_client_latency_model_exactly():
     models = latency_models(m)
     assert "wrk closed loop, 1 connection(s), 1 thread(s), keep-alive" in models["single-client"]
     assert "a new connection per request" in models["single-client close"]
+
+
+def test_every_scenario_ships_its_host_files_from_its_own_folder():
+    """What the playbooks copy and install comes from the registry: each
+    declared host file exists in <scenario>/host/, no two scenarios ship one
+    name (they land in one tools folder), and every client package is pinned."""
+    from runner.scenarios import host_file, playbook_vars
+    shipped = playbook_vars()
+    names = [f["name"] for f in shipped["lab_scenario_files"]]
+    assert len(names) == len(set(names))
+    for scenario in SCENARIOS.values():
+        for name in scenario.host_files:
+            assert host_file(scenario, name).is_file(), (scenario.name, name)
+            assert host_file(scenario, name).parent.parent.name == scenario.name.replace("-", "_")
+    assert shipped["lab_client_tools_packages"]
+    assert all("==" in p for p in shipped["lab_client_tools_packages"])

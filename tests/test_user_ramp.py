@@ -17,7 +17,7 @@ from runner.scenarios.user_ramp import locust
 from runner.session import session as protocol
 from runner.core.errors import LabError
 from runner.matrix.expand import load_matrix
-from runner.scenarios import SCENARIOS
+from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios import user_ramp as ur
 from runner.core.errors import StepFailed
 from runner.lab.host_paths import HostPaths
@@ -104,8 +104,10 @@ def test_constants_agree_with_the_playbooks():
     template = (REPO / "playbooks/roles/lab_nginx/templates/nginx.conf.j2").read_text()
     assert "pid {{ lab_nginx_dir }}/nginx.pid;" in template
     assert "error_log {{ lab_nginx_dir }}/error.log" in template
-    tools = yaml.safe_load((REPO / "playbooks/roles/lab_tools/defaults/main.yml").read_text())
-    assert "locustfile.py" in {s["name"] for s in tools["lab_tools_scripts"]}
+    shipped = playbook_vars()
+    (locustfile,) = [f for f in shipped["lab_scenario_files"] if f["name"] == "locustfile.py"]
+    assert Path(locustfile["src"]).is_file()
+    assert locust.PACKAGE in shipped["lab_client_tools_packages"]
     site = yaml.safe_load((REPO / "playbooks/site.yml").read_text())
     roles = {r for play in site for r in play.get("roles", [])}
     assert {"lab_postgres", "lab_nginx"} <= roles

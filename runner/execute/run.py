@@ -42,7 +42,7 @@ from runner.lab.inventory import load_lab
 from runner.lab.ssh import connect
 from runner.matrix.expand import Exclusion, load_matrix
 from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matrix
-from runner.scenarios import SCENARIOS
+from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session.server import SERVER_ENV, reap_stale_servers
 from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
@@ -177,7 +177,8 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
     lacks to `exclusions`."""
     server = lab.by_role("server")
     with ui.phase("configure (ansible-playbook site.yml)") as step:
-        recap = configure.run_playbook(lab, environments(cells), log_path, step)
+        recap = configure.run_playbook(
+            lab, {"lab_envs": environments(cells), **playbook_vars()}, log_path, step)
     installs = configure.install_report(lab)
     before = len(exclusions)
     cells, failed = split_by_install(cells, exclusions, installs, server.name,

@@ -41,11 +41,13 @@ def install_report(lab: Lab) -> dict:
     return json.loads(path.read_text())["envs"]
 
 
-def run_playbook(lab: Lab, envs: list[dict], log_path: Path, progress=lambda task: None) -> dict:
-    """Run site.yml; return the play recap per host. Raises LabError on failure."""
+def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None) -> dict:
+    """Run site.yml with `extra_vars` (lab_envs: the environments to build;
+    what the scenarios ship, runner.scenarios.playbook_vars); return the play
+    recap per host. Raises LabError on failure."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     extra = log_path.parent / "ansible-extra-vars.json"
-    extra.write_text(json.dumps({"lab_envs": envs}, indent=2))
+    extra.write_text(json.dumps(extra_vars, indent=2))
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_CONFIG": str(REPO_ROOT / "playbooks" / "ansible.cfg"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}

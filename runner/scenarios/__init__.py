@@ -5,6 +5,8 @@ interface. To add one: make its folder, add its line below, and its
 analysis module (analysis/scenarios/). docs/design.md has the details."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from runner.scenarios.base import Scenario
 from runner.scenarios.concurrency import Concurrency
 from runner.scenarios.fixed_rate import FixedRate
@@ -17,4 +19,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     SingleClient(), Concurrency(), Memory(), IoMix(), UserRamp(), FixedRate(),
 )}
 
-__all__ = ["SCENARIOS", "Scenario"]
+__all__ = ["SCENARIOS", "Scenario", "playbook_vars"]
+HERE = Path(__file__).resolve().parent
+
+
+def host_file(scenario: Scenario, name: str) -> Path:
+    """Where a scenario's file for the hosts is: <its folder>/host/<name>."""
+    return HERE / type(scenario).__module__.split(".")[2] / "host" / name
+
+
+def playbook_vars() -> dict:
+    """What the playbooks install for every registered scenario: its host
+    files (copied into each host's tools folder) and its client packages
+    (exact pins, in the client hosts' tools venv)."""
+    files = [{"src": str(host_file(s, name)), "name": name}
+             for s in SCENARIOS.values() for name in s.host_files]
+    packages = [p for s in SCENARIOS.values() for p in s.client_packages]
+    return {"lab_scenario_files": files, "lab_client_tools_packages": packages}
