@@ -17,7 +17,7 @@ that match but whose ids differ ran from different locks; the table says so
 differ. Within a matched cell, scenario and variant are matched by name.
 
 **Agreement.** For each matched cell, scenario, variant and headline metric
-(:data:`HEADLINE_METRICS`: p50 and p99 latency and throughput for the wrk and
+(each scenario's `headline` in analysis/scenarios/: p50 and p99 latency and throughput for the wrk and
 k6 scenarios, io-mix's elapsed seconds, user-ramp's largest user count
 without failures, memory's USS per worker), each run's median over its
 repetitions and its 95 % bootstrap interval come from
@@ -57,18 +57,11 @@ import pandas as pd
 
 from analysis import formatting as fmt
 from analysis.load import load_run
+from analysis.scenarios import headline_metrics
 from analysis.stats import CONFIDENCE, MIN_REPETITIONS, cell_stats
 from analysis.summary import CELL_COLUMNS, variant_rank
 from runner.core.model import is_aa_twin
 
-# The metrics compared, per scenario; any other scenario uses DEFAULT_HEADLINE.
-# Only those a run measured are compared.
-DEFAULT_HEADLINE = ("latency_p50", "latency_p99", "requests_per_s")
-HEADLINE_METRICS = {
-    "io-mix": ("elapsed_s",),
-    "user-ramp": ("max_users_without_failures",),
-    "memory": ("worker_uss_mb_after_load",),
-}
 
 AGREES, DISAGREES, NOT_JUDGED = "agrees", "disagrees", "not judged"
 ONLY_A, ONLY_B, FAILED = "only in A", "only in B", "failed"
@@ -80,10 +73,6 @@ _NOT_COORDINATES = {"run_id", "cell_id", "scenario", "variant", "repetition", "m
 _HOST_IDENTITY = {"address", "hostname", "role"}
 _PROTOCOL_KEYS = ("repetitions", "warmup_s", "duration_s", "seed")
 ENVIRONMENT_COLUMNS = ["what", "A", "B"]
-
-
-def headline_metrics(scenario: str) -> tuple[str, ...]:
-    return HEADLINE_METRICS.get(scenario, DEFAULT_HEADLINE)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from analysis import plots
 from analysis.formatting import TEXT_COLUMNS
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import load_run
+from analysis.scenarios import FigureSpec, figure_specs, scenario_order, wants_repetitions
 from analysis.report import (
     ANOMALIES_TITLE,
     FAILED_INTRO,
@@ -47,27 +48,19 @@ from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
 HTML_NAME = "report.html"
 DPI = 100
 
-# (id, caption, builder): the builder takes (facts, per-repetition values,
-# cell labels) and returns a Figure or None.
+# The run's figures: the generic ones, then each scenario's.
 FIGURES = [
-    ("fig-latency", "Latency percentiles of every repetition (p50, p90, p99), one row per cell"
+    FigureSpec(
+     "fig-latency", "Latency percentiles of every repetition (p50, p90, p99), one row per cell"
      " and variant, one panel per scenario that records them; log scale.",
-     lambda f, reps, labels: plots.latency_distribution(reps, labels, f.manifest)),
-    ("fig-concurrency", "Scenario concurrency: throughput and p99 latency at each number of"
-     " connections, one line per cell; median over repetitions, bars are the 95 % bootstrap"
-     " interval of the median (none below 3 repetitions).",
-     lambda f, reps, labels: plots.concurrency(f.medians, f.ci, labels, f.manifest)),
-    ("fig-ratio", "p50 latency of each ASGI cell divided by its WSGI baseline's (same Python,"
+     lambda f, reps, labels: plots.latency_distribution(reps, labels, f.manifest, scenario_order)),
+    FigureSpec(
+     "fig-ratio", "p50 latency of each ASGI cell divided by its WSGI baseline's (same Python,"
      " Django, asgiref, view, scenario and variant), by the release of each package that"
      " varies in the run; bars are the 95 % bootstrap interval of the ratio, the black dash"
      " the median over the comparisons of a release.",
      lambda f, reps, labels: plots.ratio_by_version(f.compared, f.manifest)),
-    ("fig-memory", "Scenario memory: resident (RSS) and unique (USS) memory per worker after"
-     " the load, per cell; bars at the median over repetitions, a dot per repetition.",
-     lambda f, reps, labels: plots.memory(f.medians, reps, labels, f.manifest)),
-    ("fig-user-ramp", "Scenario user-ramp: failed requests in % at each step of concurrent"
-     " users, per cell.",
-     lambda f, reps, labels: plots.failure_vs_users(f.medians, reps, labels, f.manifest)),
+    *figure_specs(),   # each scenario's own (analysis/scenarios/)
 ]
 # Shown at the top as sentences (verdict_section), not again as tables.
 _AT_TOP = {VERDICT_TITLE, WARNINGS_TITLE, CONTROL_TITLE, ANOMALIES_TITLE, ATTRIBUTION_TITLE}
@@ -140,7 +133,7 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path, list[tuple[str, pd.D
 
 
 def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
-    reps = plots.repetitions(samples)
+    reps = plots.repetitions(samples, wants_repetitions)
     labels = plots.cell_labels(facts.medians, facts.varying)
     cells = facts.medians["cell_id"].nunique()
     note = ""
@@ -154,8 +147,9 @@ def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
                 " every repetition of every cell; no intervals). The tables below give every"
                 " cell.")
     out = []
-    for fig_id, caption, build in FIGURES:
-        fig = build(facts, reps, labels)
+    for spec in FIGURES:
+        fig_id, caption = spec.id, spec.caption
+        fig = spec.build(facts, reps, labels)
         if fig is None:
             continue  # no data for it in this run: no empty plot
         caption += note

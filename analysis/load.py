@@ -1,8 +1,9 @@
 """Read run folders (``results/<run_id>/``): one into (samples, manifest),
 several into one sample table.
 
-Reading older runs (the manifest's ``schema_version``; runner/manifest.py
-keeps the history of what each version changed):
+The folder's layout, status values and manifest schema are the runner's
+model (runner/core/model.py, which keeps the history of what each version
+changed); the manifest is validated against it here. Reading older runs:
 
 - version 2 (current): read as is.
 - version 1: migrated on reading, in memory (the folder is never edited):
@@ -22,24 +23,25 @@ instead of surfacing later as a KeyError deep inside pandas.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-# The manifest schema this module understands (see the runner's history
-# comment for what each version changed). A newer manifest may mean fields
-# moved, so refuse it rather than report numbers under wrong assumptions.
-SUPPORTED_SCHEMA_VERSIONS = {1, 2}   # 2 adds scenarios and variants (runner/manifest.py); 1 reads as variant "default"
+from runner.core.model import (
+    DEFAULT_VARIANT,
+    MANIFEST_NAME,
+    READABLE_SCHEMA_VERSIONS,
+    SAMPLES_NAME,
+    read_manifest,
+)
 
-MANIFEST_NAME = "manifest.json"
-# The label of a scenario's only variant (runner.scenarios.base.Variant), and
-# of every sample of a run written before variants existed.
-DEFAULT_VARIANT = "default"
-SAMPLES_NAME = "results.parquet"
+# The manifest schemas this module understands; a newer manifest may mean
+# fields moved, so it is refused rather than reported under wrong assumptions.
+SUPPORTED_SCHEMA_VERSIONS = set(READABLE_SCHEMA_VERSIONS)
+__all__ = ["DEFAULT_VARIANT", "load_run", "load_runs"]
 
-# Columns the sample table must have (DESIGN.md, "Sample"); extra columns
+# Columns the sample table must have (runner/core/model.py); extra columns
 # are kept, so the runner can add some without breaking the analysis.
 # ``threads`` and ``variant`` are filled in for runs that predate them (see
 # _read_samples), so every frame this module returns has both.
@@ -113,21 +115,9 @@ def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def _read_manifest(path: Path) -> dict:
-    if not path.is_file():
-        raise ValueError(f"manifest missing: {path}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"manifest is not valid JSON: {path}: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise ValueError(f"manifest is not a JSON object: {path}")
-    version = manifest.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise ValueError(
-            f"unsupported manifest schema_version {version!r} in {path} "
-            f"(this analysis reads {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
-        )
-    return manifest
+    """The manifest as a dict, after the model has checked it (types of the
+    fields readers rely on, a schema version this lab reads)."""
+    return read_manifest(path).model_dump(mode="json", exclude_unset=True)
 
 
 def _read_samples(path: Path) -> pd.DataFrame:
@@ -143,7 +133,7 @@ def _read_samples(path: Path) -> pd.DataFrame:
         samples = samples.assign(threads=1)
     if "variant" not in samples.columns:
         # Runs from before scenarios had variants: each scenario ran one way,
-        # which the runner now labels "default" (runner/results.py).
+        # which the runner now labels "default" (runner/execute/results.py).
         samples = samples.assign(variant=DEFAULT_VARIANT)
     samples["variant"] = samples["variant"].fillna(DEFAULT_VARIANT).astype(str)
     missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]

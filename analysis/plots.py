@@ -25,15 +25,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from analysis.load import DEFAULT_VARIANT
-from analysis.sections import scenario_order
+
 from analysis.summary import per_repetition, variant_rank
 
 LATENCY = {"latency_p50": ("p50", "o", "tab:blue"), "latency_p90": ("p90", "s", "tab:orange"),
            "latency_p99": ("p99", "^", "tab:red")}
-MEMORY = {"worker_rss_mb_after_load": ("RSS", "tab:blue"),
-          "worker_uss_mb_after_load": ("USS", "tab:green")}
-FAILURE = re.compile(r"failure_pct@(\d+)$")
-LEVEL = re.compile(r"c=(\d+)$")
 VERSIONS = {"python": "Python", "django": "Django", "asgiref": "asgiref"}
 WIDTH = 11.5  # inches; at 100 dpi a figure is 1150 px wide
 # Above this many cells a row or line per cell is unreadable (and slow to
@@ -41,10 +37,13 @@ WIDTH = 11.5  # inches; at 100 dpi a figure is 1150 px wide
 MAX_CELLS = 40
 
 
-def repetitions(samples: pd.DataFrame) -> pd.DataFrame:
-    """One value per repetition of the metrics the figures show."""
-    wanted = samples["metric"].isin([*LATENCY, *MEMORY]) | samples["metric"].str.match(FAILURE)
-    return per_repetition(samples[wanted])
+def repetitions(samples: pd.DataFrame, wanted=lambda metric: False) -> pd.DataFrame:
+    """One value per repetition of the latency percentiles, and of the
+    metrics for which `wanted(metric)` is true (what scenario figures use)."""
+    metrics = samples["metric"]
+    keep = metrics.isin(list(LATENCY)) | metrics.map(
+        {m: bool(wanted(m)) for m in metrics.unique()})
+    return per_repetition(samples[keep])
 
 
 def pooled_by_server(medians: pd.DataFrame, reps: pd.DataFrame):
@@ -92,13 +91,14 @@ def latency_model(manifest: dict, scenario: str, variants=()) -> str | None:
     return "; ".join(f"{v}: {_short(m)}" for v, m in found.items() if m)
 
 
-def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict) -> Figure | None:
+def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict,
+                         order=sorted) -> Figure | None:
     """p50, p90 and p99 of every repetition, one row per cell and variant,
-    one panel per scenario, log scale."""
+    one panel per scenario (in `order(scenarios)`), log scale."""
     data = reps[reps["metric"].isin(list(LATENCY))]
     if data.empty:
         return None
-    scenarios = scenario_order(data["scenario"])
+    scenarios = order(data["scenario"].unique())
     rows = {s: _rows(data[data["scenario"] == s], labels) for s in scenarios}
     heights = [max(len(r), 2) for r in rows.values()]
     row_in = max(0.12, min(0.3, 30 / sum(heights)))
@@ -125,41 +125,6 @@ def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict) -> Fi
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="a repetition")
         model = latency_model(manifest, scenario, sorted(set(part["variant"])))
         ax.set_title(_title(f"Latency percentiles per repetition: {scenario}", model), fontsize=10)
-    return fig
-
-
-def concurrency(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Figure | None:
-    """Throughput and p99 against the number of connections (scenario
-    concurrency, variants c=N), one line per cell, 95 % intervals as bars."""
-    rows = medians[(medians["scenario"] == "concurrency")
-                   & medians["variant"].astype(str).str.match(LEVEL)]
-    rows = rows[rows[["requests_per_s", "latency_p99"]].notna().any(axis=1)]
-    if rows.empty:
-        return None
-    rows = rows.assign(level=rows["variant"].str.extract(LEVEL, expand=False).astype(int))
-    fig = _figure(4.6)
-    axes = fig.subplots(1, 2)
-    panels = [("requests_per_s", "throughput (requests/s)", "linear"),
-              ("latency_p99", "p99 latency (ms, log scale)", "log")]
-    for ax, (metric, ylabel, scale) in zip(axes, panels):
-        for cell_id, cell in rows.sort_values("level").groupby("cell_id", sort=False):
-            low, high = zip(*(ci.get((cell_id, "concurrency", v, metric), (math.nan,) * 3)[:2]
-                              for v in cell["variant"]))
-            ax.errorbar(cell["level"], cell[metric], yerr=_yerr(cell[metric], low, high),
-                        marker="o", capsize=3, label=labels.get(cell_id, cell_id))
-        ax.set_xscale("log", base=2)
-        ax.set_yscale(scale)
-        if scale == "log":
-            _plain_log(ax.yaxis)
-        levels = sorted(rows["level"].unique())
-        ax.set_xticks(levels, [str(v) for v in levels])
-        ax.set_xlabel("concurrent connections (wrk -c, log scale)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylim(bottom=0)
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle(_title("Throughput and p99 latency vs concurrency (median, 95 % interval)",
-                        latency_model(manifest, "concurrency")), fontsize=10)
     return fig
 
 
@@ -202,75 +167,6 @@ def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
     models = {latency_model(manifest, s, [v]) for s, v in zip(asgi["scenario"], asgi["variant"])}
     fig.suptitle(_title("ASGI/WSGI p50 ratio by version (95 % bootstrap interval)",
                         "; ".join(sorted(m for m in models if m)) or None), fontsize=10)
-    return fig
-
-
-def memory(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
-           manifest: dict) -> Figure | None:
-    """RSS and USS per worker after the load (scenario memory), per cell:
-    bars at the median, a dot per repetition."""
-    rows = medians[medians["scenario"] == "memory"]
-    present = [m for m in MEMORY if m in rows.columns and rows[m].notna().any()]
-    rows = rows[rows[present].notna().any(axis=1)] if present else rows.iloc[0:0]
-    if rows.empty:
-        return None
-    keys = list(dict.fromkeys(zip(rows["cell_id"], rows["variant"])))
-    fig = _figure(1.4 + 0.5 * len(keys) * len(present))
-    ax = fig.subplots()
-    height = 0.8 / len(present)
-    for j, metric in enumerate(present):
-        name, color = MEMORY[metric]
-        y = np.arange(len(keys)) + (j - (len(present) - 1) / 2) * height
-        values = [rows.loc[(rows["cell_id"] == c) & (rows["variant"] == v), metric].iloc[0]
-                  for c, v in keys]
-        ax.barh(y, values, height=height * 0.9, color=color, alpha=0.6, label=f"{name} (median)")
-        for yi, (c, v) in zip(y, keys):
-            dots = reps[(reps["cell_id"] == c) & (reps["scenario"] == "memory")
-                        & (reps["variant"] == v) & (reps["metric"] == metric)]["value"]
-            ax.scatter(dots, [yi] * len(dots), color="black", s=10, zorder=3,
-                       label="one repetition" if (j, yi) == (0, y[0]) else None)
-    ax.set_yticks(range(len(keys)), [_row_label(k, labels) for k in keys])
-    ax.set_ylim(len(keys) - 0.5, -0.5)
-    ax.set_xlabel("memory per worker after the load (MB; mean over workers)")
-    ax.set_ylabel("cell [variant]")
-    ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title(_title("Memory per worker (RSS counts pages shared after fork, USS does not)",
-                        latency_model(manifest, "memory")), fontsize=10)
-    return fig
-
-
-def failure_vs_users(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
-                     manifest: dict) -> Figure | None:
-    """Failed requests in % at each step of users (scenario user-ramp,
-    metrics failure_pct@<users>), one line per cell, a dot per repetition."""
-    rows = medians[medians["scenario"] == "user-ramp"]
-    steps = sorted((int(FAILURE.match(c).group(1)), c) for c in rows.columns
-                   if FAILURE.match(c) and rows[c].notna().any())
-    if rows.empty or not steps:
-        return None
-    fig = _figure(4.4)
-    ax = fig.subplots()
-    top = 0.0
-    for k, r in enumerate(rows.to_dict("records")):
-        points = [(u, r[c]) for u, c in steps if pd.notna(r[c])]
-        label = _row_label((r["cell_id"], r["variant"]), labels)
-        ax.plot(*zip(*points), marker="o", color=f"C{k}", label=label)
-        for u, c in steps:
-            dots = reps[(reps["cell_id"] == r["cell_id"]) & (reps["scenario"] == "user-ramp")
-                        & (reps["variant"] == r["variant"]) & (reps["metric"] == c)]["value"]
-            ax.scatter([u] * len(dots), dots, color=f"C{k}", s=12, alpha=0.5)
-            top = max([top, *dots])
-        top = max([top, *(v for _, v in points)])
-    users = [u for u, _ in steps]
-    ax.set_xticks(users, [str(u) for u in users])
-    ax.set_ylim(-1, max(10.0, top * 1.1))
-    ax.set_xlabel("concurrent users (Locust)")
-    ax.set_ylabel("failed requests (% of requests in the step)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-    ax.set_title(_title("Failures vs users (line: median over repetitions; dots: repetitions)",
-                        latency_model(manifest, "user-ramp")), fontsize=10)
     return fig
 
 

@@ -24,7 +24,7 @@ from analysis.anomalies import anomalies, anomaly_lines
 from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
-from analysis.sections import scenario_order, scenario_sections
+from analysis.scenarios import scenario_order, scenario_sections
 from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
 from analysis.stats import (
     STABILITY_METRICS,

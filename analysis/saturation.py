@@ -1,11 +1,11 @@
 """Client saturation: which measured windows had a load generator that
 could not keep up, so that their figures may describe the client rather
-than the server (DESIGN.md, "Known traps").
+than the server.
 
 The runner flags a window (metric ``client_saturated`` = 1) when its load
 generator used >= 90 % of the cores it may use, or when throughput x mean
 latency strayed from the connection count (Little's law; see
-runner/scenarios/base.py). Runs from before that flag are read by client
+runner/scenarios/wrk_window.py). Runs from before that flag are read by client
 CPU alone.
 """
 

@@ -56,17 +56,6 @@ RATIO_COLUMNS = [
     ("throughput 95% CI", "throughput_ratio_ci", lambda v: fmt.interval(v, 3)),
     ("verdict", "verdict", lambda v: fmt.text(v)),
 ]
-_MB = lambda v: fmt.num(v, 1)  # noqa: E731
-MEMORY_COLUMNS = [
-    ("reps", "repetitions", lambda v: fmt.num(v, 0)),
-    ("workers seen", "workers_seen", lambda v: fmt.num(v, 0 if fmt.is_whole(v) else 1)),
-    ("worker RSS MB warm", "worker_rss_mb_after_warmup", _MB),
-    ("worker RSS MB load", "worker_rss_mb_after_load", _MB),
-    ("worker USS MB warm", "worker_uss_mb_after_warmup", _MB),
-    ("worker USS MB load", "worker_uss_mb_after_load", _MB),
-    ("total USS MB warm", "total_uss_mb_after_warmup", _MB),
-    ("total USS MB load", "total_uss_mb_after_load", _MB),
-]
 # Columns of the runner that a generic table leaves out: bookkeeping and the
 # finer psutil figures (the saturation flag has its own warning).
 GENERIC_HIDDEN = (
@@ -81,29 +70,6 @@ CI_TEXT = (f"`[..]` is the {CONFIDENCE * 100:g} % bootstrap interval of the medi
            f" {MIN_REPETITIONS} repetitions)")
 
 
-KNOWN_SCENARIOS = ("single-client", "concurrency", "memory")
-
-
-def scenario_order(scenarios) -> list[str]:
-    """Known scenarios first, in their order, then the others by name."""
-    present = set(scenarios)
-    return [s for s in KNOWN_SCENARIOS if s in present] + sorted(present - set(KNOWN_SCENARIOS))
-
-
-def scenario_sections(facts) -> list[Section]:
-    """One section per scenario of the run, in :func:`scenario_order`."""
-    order = scenario_order(facts.medians["scenario"])
-    builders = {"single-client": _single_client, "concurrency": _concurrency,
-                "memory": _memory}
-    sections = []
-    for scenario in order:
-        rows = facts.medians[facts.medians["scenario"] == scenario]
-        section = builders.get(scenario, _generic)(facts, scenario, rows)
-        section.tables += _comparisons(facts, scenario)
-        sections.append(section)
-    return sections
-
-
 def cell_title(row) -> str:
     """A cell named in full, for a heading: `id` server (interface, 1w 1t; ...)."""
     return (f"`{row['cell_id']}` {row['server']} ({row['interface']}, {row['workers']}w"
@@ -113,71 +79,6 @@ def cell_title(row) -> str:
 
 # --------------------------------------------------------------------------
 # Known scenarios
-
-
-def _single_client(facts, scenario: str, rows: pd.DataFrame) -> Section:
-    intro = (
-        "One client, one request at a time. Median over repetitions of each cell (and"
-        " variant: `keep-alive` reuses one connection, `close` opens one per request)."
-        " Latency in ms; CPU in % of one core; RSS in MB; `reps` is the number of repetitions"
-        f" measured; `CI` is the {CONFIDENCE * 100:g} % bootstrap interval of the median (n/a"
-        f" below {MIN_REPETITIONS} repetitions); `CV` is std/mean over repetitions."
-    )
-    frame = _baseline_first(_with_ci(facts, rows, ("latency_p50", "requests_per_s")),
-                            facts.baseline)
-    table = fmt.display(frame, _ids(facts, scenario), MEDIAN_COLUMNS)
-    return Section(scenario, intro, [(f"{scenario}: median per cell", "", table)])
-
-
-def _concurrency(facts, scenario: str, rows: pd.DataFrame) -> Section:
-    intro = (
-        "Closed-loop load at each concurrency level (wrk connections), each level on its own"
-        f" fresh server. One table per cell: medians over repetitions; {CI_TEXT}. `errors`"
-        " is the median count of failed requests (socket errors and non-2xx) per repetition;"
-        " `saturated` counts the repetitions whose load generator was saturated."
-    )
-    section = Section(scenario, intro)
-    frame = _with_ci(facts, rows, ("latency_p50", "latency_p99", "requests_per_s"))
-    frame = frame.assign(saturated=[_saturated_count(facts, r) for r in frame.to_dict("records")])
-    frame = frame.assign(_level=frame["variant"].map(variant_rank(frame["variant"])))
-    cells = _baseline_first(frame.drop_duplicates("cell_id"), facts.baseline, by_variant=False)
-    by_cell = dict(tuple(frame.sort_values("_level", kind="stable").groupby("cell_id", sort=False)))
-    for cell in cells.to_dict("records"):
-        section.tables.append((f"{scenario}: {cell_title(cell)}", "",
-                               _level_table(by_cell[cell["cell_id"]])))
-    return section
-
-
-def _level_table(levels: pd.DataFrame) -> pd.DataFrame:
-    def with_ci(metric: str, decimals: int) -> list[str]:
-        return [f"{fmt.num(v, decimals)} {fmt.interval(b, decimals, missing='')}".strip()
-                for v, b in zip(levels[metric], levels[f"{metric} ci"])]
-
-    return pd.DataFrame({
-        "level": [fmt.text(v) for v in levels["variant"]],
-        "reps": [fmt.num(v, 0) for v in levels["repetitions"]],
-        "p50 ms": with_ci("latency_p50", 3),
-        "p99 ms": with_ci("latency_p99", 3),
-        "req/s": with_ci("requests_per_s", 0),
-        "errors": [fmt.num(v, 0 if fmt.is_whole(v) else 1) for v in levels["errors"]],
-        "server CPU %": [fmt.num(v, 1) for v in levels["server_cpu_percent"]],
-        "saturated": list(levels["saturated"]),
-    }, dtype=object)
-
-
-def _memory(facts, scenario: str, rows: pd.DataFrame) -> Section:
-    intro = (
-        "Memory of the server's processes under closed-loop load, median over repetitions,"
-        " in MB: `warm` is the first sample of the measured window (after warm-up), `load`"
-        " its last. A worker is a process that used CPU during the load; `worker` figures are"
-        " the mean over workers, `total USS` is the whole process tree's (arbiter and helpers"
-        " included). USS is what a process alone holds (what its exit would free); RSS also"
-        " counts pages shared with its parent after fork."
-    )
-    frame = _baseline_first(rows.reindex(columns=[*rows.columns, *[
-        c for _, c, _ in MEMORY_COLUMNS if c not in rows.columns]]), facts.baseline)
-    table = fmt.display(frame, _ids(facts, scenario), MEMORY_COLUMNS)
-    return Section(scenario, intro, [(f"{scenario}: per cell", "", table)])
 
 
 def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:

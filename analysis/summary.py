@@ -10,8 +10,7 @@ import re
 
 import pandas as pd
 
-# The coordinates that describe a cell in the sample table (DESIGN.md, "Cell").
-CELL_COLUMNS = ["server", "interface", "workers", "threads", "python", "django", "asgiref", "view"]
+from runner.core.model import CELL_COLUMNS
 # One measured thing: a cell under one variant of one scenario (e.g.
 # concurrency "c=16"). Its repetitions are the observations.
 KEYS = ["cell_id", "scenario", "variant"]

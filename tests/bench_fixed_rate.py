@@ -6,8 +6,8 @@ Not a test (pytest does not collect it): run it by hand,
     .venv/bin/python -m tests.bench_fixed_rate --rates 200 1000 --duration 5
     .venv/bin/python -m tests.bench_fixed_rate --gogc 100 --vus 300   # Go's default GC; more VUs
 
-For each rate it runs runner/remote/fixed_rate.js (k6 v1.1.0, through
-runner/k6.py's command line) against a raw ASGI app (no framework) served by
+For each rate it runs runner/scenarios/fixed_rate/host/fixed_rate.js (k6 v1.1.0, through
+runner/scenarios/fixed_rate/k6.py's command line) against a raw ASGI app (no framework) served by
 uvicorn (httptools, uvloop) on 127.0.0.1, k6 pinned to CPU 0 and the server
 to CPU 1 with taskset, and prints achieved rate vs target, dropped requests,
 the schedule lag (actual start - intended start) and both latency models.

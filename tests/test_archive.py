@@ -1,4 +1,4 @@
-"""runner/archive.py on real files: a copy of the frozen run folder, packed and
+"""runner/archive/pack.py on real files: a copy of the frozen run folder, packed and
 checked, then archives spoiled in the ways a copy across machines can spoil
 them (changed or lost member, cut file) and folders edited after the run.
 

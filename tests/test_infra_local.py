@@ -1,4 +1,4 @@
-"""The provision stage: runner/infra.py and the infra/local Terraform module.
+"""The provision stage: runner/lab/targets/local.py and the infra/local Terraform module.
 
 Unit tests need nothing; the e2e test builds a real lab (namespaces, bridge,
 sshd, cpusets) on 198.18.2.0/24 and 198.18.3.0/24 and always tears it down.

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from analysis.scenarios import io_mix as io_mix_report
 from runner.scenarios.io_mix import result as iomix
 from runner.matrix.expand import CellSpec
 from runner.scenarios import SCENARIOS
@@ -153,7 +154,7 @@ def _frame() -> pd.DataFrame:
 
 
 def test_article_table_has_the_articles_columns_and_medians():
-    table = iomix.article_table(_frame())
+    table = io_mix_report.article_table(_frame())
     assert list(table.columns) == ["Server", "Mode", "# Slow", "# Fast", "Elapsed",
                                    "Throughput", "Reps"]
     assert list(zip(table["Server"], table["Mode"])) == [
@@ -171,11 +172,11 @@ def test_article_table_has_the_articles_columns_and_medians():
 
 def test_article_table_of_a_run_without_io_mix_is_empty():
     df = _frame()
-    assert iomix.article_table(df[df.scenario != "io-mix"]).empty
+    assert io_mix_report.article_table(df[df.scenario != "io-mix"]).empty
 
 
 def test_markdown_table():
-    text = iomix.to_markdown(iomix.article_table(_frame()))
+    text = io_mix_report.to_markdown(io_mix_report.article_table(_frame()))
     lines = text.splitlines()
     assert lines[0] == "| Server | Mode | # Slow | # Fast | Elapsed | Throughput | Reps |"
     assert lines[1] == "|---|---|---:|---:|---:|---:|---:|"

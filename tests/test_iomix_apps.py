@@ -2,8 +2,8 @@
 
 The raw WSGI/ASGI apps (lab_app/rawapp) and the Django io views run under
 gunicorn sync (1 and 4 workers) and uvicorn (1 process), started exactly as
-runner/servers.py says, in the venv and with the helpers of
-tests/test_servers_loopback.py. runner/remote/iomix_client.py runs against
+runner/catalog/servers.py says, in the venv and with the helpers of
+tests/test_servers_loopback.py. runner/scenarios/io_mix/host/iomix_client.py runs against
 them from its own venv (httpx 0.28.1 on /usr/bin/python3, like the client
 host's tools venv). With SLOW_S instead of the article's 5 s, the article's
 SHAPE must hold, not its numbers:

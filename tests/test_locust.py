@@ -1,4 +1,4 @@
-"""runner/locust.py: the argv, and parsing of what Locust and the locustfile
+"""runner/scenarios/user_ramp/locust.py: the argv, and parsing of what Locust and the locustfile
 wrote, tested on real outputs saved under tests/data/locust/ (each folder's
 command.txt is the command that produced it, against the polls app on
 gunicorn and PostgreSQL over loopback):

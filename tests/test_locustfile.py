@@ -1,4 +1,4 @@
-"""runner/remote/locustfile.py under the Locust the client host runs (the
+"""runner/scenarios/user_ramp/host/locustfile.py under the Locust the client host runs (the
 version pinned in playbooks/roles/lab_client), in a venv built with uv:
 
 - its pieces (step accounting, the ramp shape, percentiles, failure labels),

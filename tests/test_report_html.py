@@ -34,9 +34,10 @@ import pytest
 from PIL import Image, ImageStat
 
 from analysis import plots
-from analysis.html_report import HTML_NAME, build_html, write_html_report
+from analysis.html_report import FIGURES, HTML_NAME, build_html, write_html_report
 from analysis.load import load_run
 from analysis.report import _Facts
+from analysis.scenarios import wants_repetitions
 from analysis.verdicts import VERDICT_TITLE
 from tests.test_analysis import FROZEN, edit_manifest, edit_samples
 
@@ -217,18 +218,14 @@ def test_written_atomically_for_everyone(run):
 def facts_of(folder: Path) -> tuple[_Facts, pd.DataFrame, dict]:
     samples, manifest = load_run(folder)
     facts = _Facts(samples, manifest)
-    return facts, plots.repetitions(samples), plots.cell_labels(facts.medians, facts.varying)
+    return (facts, plots.repetitions(samples, wants_repetitions),
+            plots.cell_labels(facts.medians, facts.varying))
 
 
 def figures_of(folder: Path) -> dict:
+    """Every figure report.html can show, built by its own spec."""
     f, reps, labels = facts_of(folder)
-    return {
-        "fig-latency": plots.latency_distribution(reps, labels, f.manifest),
-        "fig-concurrency": plots.concurrency(f.medians, f.ci, labels, f.manifest),
-        "fig-ratio": plots.ratio_by_version(f.compared, f.manifest),
-        "fig-memory": plots.memory(f.medians, reps, labels, f.manifest),
-        "fig-user-ramp": plots.failure_vs_users(f.medians, reps, labels, f.manifest),
-    }
+    return {spec.id: spec.build(f, reps, labels) for spec in FIGURES}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -347,7 +344,7 @@ def test_a_run_with_many_cells_pools_each_servers_cells(run, monkeypatch):
     assert set(figure_ids(many)) == set(figure_ids(few)) == EXPECTED["two-djangos"]
     samples, manifest = load_run(folder)
     facts = _Facts(samples, manifest)
-    medians, reps, labels = plots.pooled_by_server(facts.medians, plots.repetitions(samples))
+    medians, reps, labels = plots.pooled_by_server(facts.medians, plots.repetitions(samples, wants_repetitions))
     assert set(labels) == {f"server:{s}" for s in samples["server"].unique()}
     assert labels["server:uvicorn"] == "uvicorn (all 2 cells)"
     uvicorn = medians[(medians["cell_id"] == "server:uvicorn")]["latency_p50"].iloc[0]

@@ -1,4 +1,4 @@
-"""runner/reproduce.py without a lab: refusing a tampered or truncated
+"""runner/archive/reproduce.py without a lab: refusing a tampered or truncated
 archive, cells made from an archived run's locks (same ids), and the whole
 flow with the run itself replaced by a stand-in.
 

@@ -10,11 +10,11 @@ configuration, with workers=1 and, where the server allows it, workers=2
 (and for the servers that take a threads setting also workers=2 with
 threads=2):
 
-- start the exact argv from runner/servers.py on 127.0.0.1 and a free port,
+- start the exact argv from runner/catalog/servers.py on 127.0.0.1 and a free port,
   in its own session (start_new_session=True), cwd=lab_app, clean env;
 - wait until it answers (at most STARTUP_S);
 - check that every listening socket of its processes is 127.0.0.1:port;
-- GET every view in runner/views.py and compare status and body byte for byte;
+- GET every view in runner/catalog/views.py and compare status and body byte for byte;
 - SIGTERM its process group, SIGKILL after STOP_GRACE_S, and check that no
   process of the session remains.
 

@@ -1,5 +1,5 @@
 # `lab_hosts` is the contract every lab module emits (this one, and any future module
-# for real hardware): runner/infra.py turns it into inventory/<lab>/hosts.yml.
+# for real hardware): runner/lab/targets/local.py turns it into inventory/<lab>/hosts.yml.
 output "lab_hosts" {
   description = "Hosts by name: name, role, address, ssh_user, ssh_private_key, ssh_known_hosts (absolute paths), cpus, lab_root."
   value = {

@@ -6,7 +6,7 @@
 - async_view: an `async def` view (/async/); under ASGI it runs on the event
   loop, under WSGI Django runs it through async_to_sync.
 
-The exact bytes each returns are registered in runner/views.py.
+The exact bytes each returns are registered in runner/catalog/views.py.
 """
 from django.http import JsonResponse
 from rest_framework import status

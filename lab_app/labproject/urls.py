@@ -2,7 +2,7 @@
 
 `admin/` is kept from the `startproject` default the seed user started from;
 the three benchmarked endpoints follow it. Their paths and exact response
-bytes are registered in runner/views.py, which must stay in step with this
+bytes are registered in runner/catalog/views.py, which must stay in step with this
 file.
 """
 from django.contrib import admin

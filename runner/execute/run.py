@@ -200,7 +200,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     `locks` ({CellSpec: lock text}) replaces resolving: the cells are made
     from those locks (cells_from_locks), as `lab reproduce` does with an
     archived run's. `reproduces` ({archive, archive_sha256, run_id}) is
-    recorded as the manifest's `reproduces` key (runner/manifest.py)."""
+    recorded as the manifest's `reproduces` key (runner/core/model.py)."""
     matrix = load_matrix(matrix_path)          # errors before anything starts
     lab = load_lab(lab_name)
     server_host, client_host = lab.by_role("server"), lab.by_role("client")

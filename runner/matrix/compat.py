@@ -1,6 +1,6 @@
 """Which Pythons a Django release declares, read from its own metadata.
 
-Compatibility comes from package metadata, not a hand-kept table. Requires-Python is the resolver's business (runner/locks.py); this
+Compatibility comes from package metadata, not a hand-kept table. Requires-Python is the resolver's business (runner/matrix/locks.py); this
 module adds the other half, the Trove classifiers ("Programming Language ::
 Python :: 3.12"): Django lists only the Pythons it supports, while its
 Requires-Python is an open lower bound.

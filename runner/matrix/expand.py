@@ -1,12 +1,12 @@
 """Matrix files: load, validate and expand to cells.
 
-The schema (every field documented) is in runner/matrix_schema.py. Here the
+The schema (every field documented) is in runner/matrix/schema.py. Here the
 file is read, every error is worded as `<file>: <path.inside[0]>: <what was
 expected>`, and the axes are expanded: the cartesian product, minus the
 `exclude` rules, plus the `include` entries (asv's matrix rules), minus the
 combinations a server cannot run (reported as exclusions with the reason,
 not errors, so a product of servers × threads stays writable). Nothing here
-touches the network or a host; pins are resolved in runner/locks.py.
+touches the network or a host; pins are resolved in runner/matrix/locks.py.
 """
 from __future__ import annotations
 

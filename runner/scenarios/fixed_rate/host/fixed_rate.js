@@ -1,6 +1,6 @@
 // Open-loop load at a fixed request rate (k6 constant-arrival-rate), with
 // latency measured from each request's INTENDED send time, so that queueing
-// is not hidden (coordinated omission). Run by runner/k6.py; see LATENCY_MODEL
+// is not hidden (coordinated omission). Run by runner/scenarios/fixed_rate/k6.py; see LATENCY_MODEL
 // there. Configuration comes from environment variables (all required except
 // the last two):
 //   LAB_K6_URL         the URL to GET

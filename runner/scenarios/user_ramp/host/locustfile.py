@@ -16,7 +16,7 @@ counted rather than cut off. Every request belongs to the step in which it
 was sent (passed in its request context). At the end one row per step is
 written to <--csv prefix>_steps.csv: requests sent, answered or failed,
 failures by kind, and exact nearest-rank percentiles of every response time
-(failed ones included, as Locust counts them). runner/locust.py parses that
+(failed ones included, as Locust counts them). runner/scenarios/user_ramp/locust.py parses that
 file and cross-checks its totals against Locust's own --json-file.
 
 Runs on the tools venv's Locust (playbooks/roles/lab_client); it imports
