@@ -44,5 +44,6 @@ demo: setup lab-up ## setup, lab-up, run matrices/demo.yaml, report
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) run matrices/demo.yaml --lab $(LAB)
 	@echo "report: $$(readlink -f results/latest)/report.md"
 
-test: setup ## Unit tests and the end-to-end lab test (root, Terraform)
+test: setup ## Import contracts, unit tests and the end-to-end lab test (root, Terraform)
+	@$(VENV)/bin/lint-imports
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra
