@@ -13,8 +13,6 @@ was measured, a section per scenario, failed and partial cells, checks.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +42,7 @@ from analysis.verdicts import (
     verdict_table,
     warnings_table,
 )
+from runner.core.files import write_atomic
 
 REPORT_NAME = "report.md"
 
@@ -130,19 +129,8 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 def write_file(folder: Path, name: str, text: str) -> Path:
-    """Write ``folder/name`` through a temp file in the same folder renamed
-    over it, so a reader never sees half a report; mode 0644."""
-    target = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for everyone
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write ``folder/name`` atomically (a reader never sees half a report); mode 0644."""
+    return write_atomic(Path(folder) / name, text)
 
 
 def console_tables(run_dir: str | Path) -> list[tuple[str, pd.DataFrame]]:

@@ -279,8 +279,11 @@ def test_local_lab_end_to_end(tmp_path):
         assert any("no changes" in line for line in logs), logs
         assert (inventory.read_text(), inventory.stat().st_mtime_ns, sshd_pids(LAB)) == before
 
-        # A namespace removed behind Terraform's back: lab_up says so and rebuilds it.
+        # A namespace removed behind Terraform's back: the health check names
+        # it, and lab_up says so and rebuilds it.
+        assert infra.LocalTarget().health(LAB) == []
         subprocess.run(["ip", "netns", "del", f"djlab-{LAB}-client"], check=True)
+        assert infra.LocalTarget().health(LAB) == [f"client: namespace djlab-{LAB}-client is gone"]
         logs.clear()
         infra.lab_up(LAB, SUBNET, log=logs.append)
         assert any("host client" in line and "recreating" in line for line in logs), logs
@@ -288,6 +291,7 @@ def test_local_lab_end_to_end(tmp_path):
         proc = ssh(hosts["client"], "grep Cpus_allowed_list /proc/self/status")
         assert proc.returncode == 0 and proc.stdout.split()[-1] == hosts["client"]["lab_cpus"], proc.stderr
         assert alive(sleeper)  # the server was left alone
+        assert infra.LocalTarget().health(LAB) == []
 
         # A second lab beside the first: own names, own state, no interference.
         try:
