@@ -216,3 +216,11 @@ def test_every_scenario_ships_its_host_files_from_its_own_folder():
             assert host_file(scenario, name).parent.parent.name == scenario.name.replace("-", "_")
     assert shipped["lab_client_tools_packages"]
     assert all("==" in p for p in shipped["lab_client_tools_packages"])
+
+
+def test_every_scenario_describes_itself_in_the_matrix_schema():
+    from runner.matrix.schema import MatrixFile
+    schema = MatrixFile.model_json_schema()["$defs"]["ScenarioSet"]["properties"]
+    for name, scenario in SCENARIOS.items():
+        assert scenario.summary.startswith(f"[{name}] ")
+        assert schema[name]["description"] == scenario.summary

@@ -137,7 +137,7 @@ ScenarioSet = create_model(
     __doc__="The workloads to run on every cell, with their settings (runner/scenarios/).",
     __validators__={"_empty": model_validator(mode="before")(_empty_means_defaults)},
     **{name.replace("-", "_"): (Optional[s.Params], Field(
-        default=None, alias=name, description=(s.__doc__ or "").strip().split("\n")[0]))
+        default=None, alias=name, description=s.summary))
        for name, s in SCENARIOS.items()},
 )
 

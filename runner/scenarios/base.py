@@ -9,6 +9,7 @@ server and goes on with the next unit.
 """
 from __future__ import annotations
 
+import sys
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +49,12 @@ class Scenario:
     client_packages: ClassVar[tuple[str, ...]] = ()
     # How its latencies are measured, as the manifest and the report state it.
     latency_model: ClassVar[str] = ""
+
+    @property
+    def summary(self) -> str:
+        """The first paragraph of its module's docstring: "[name] what it does"."""
+        doc = sys.modules[type(self).__module__].__doc__ or ""
+        return " ".join(doc.strip().split("\n\n")[0].split())
 
     def latency_models(self) -> dict[str, str]:
         """{label: latency model}; a scenario whose variants measure
