@@ -1,6 +1,6 @@
 """Seed 001's raw apps: a WSGI and an ASGI callable with no framework at all.
 
-Both serve the article's two endpoints (shared/seeds/001_*.txt, "speedcheck"):
+Both serve the article's two endpoints (seed 001, the article "Understanding WSGI vs ASGI: Performance and Concurrency": "speedcheck"):
 
 - GET /fast answers b"fast" at once;
 - GET /slow sleeps, then answers b"slow": `time.sleep` in the WSGI app (the

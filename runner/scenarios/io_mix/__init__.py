@@ -1,6 +1,7 @@
 """[io-mix] seed 001's benchmark: n_slow slow + n_fast fast requests, sequential and concurrent.
 
-The article (shared/seeds/001_*.txt) sends 3 requests to /slow (which sleeps
+The article (seed 001, "Understanding WSGI vs ASGI: Performance and
+Concurrency") sends 3 requests to /slow (which sleeps
 5 s: time.sleep in sync code, asyncio.sleep in async code) and 15 to /fast
 with httpx, first one at a time ("Sync"), then all at once ("Async"), and
 reports the elapsed seconds and requests/s. Here host/iomix_client.py

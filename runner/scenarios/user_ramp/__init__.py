@@ -1,7 +1,8 @@
 """[user-ramp] seed 003: the Django tutorial's polls app on PostgreSQL behind
 nginx, Locust users ramping up in steps with a 1-2 s wait.
 
-The blog (shared/seeds/003_*.txt) opened a poll's form and voted, with n
+The blog (seed 003, "A Guide to ASGI in Django 3.0 and its Performance")
+opened a poll's form and voted, with n
 users making about n requests a second, and reported the failure percentage
 at 100, 200 ... 700 users, and so the largest user count served without
 failures. Here Locust (host/locustfile.py) runs headless on the
