@@ -43,6 +43,7 @@ from analysis.verdicts import (
     warnings_table,
 )
 from runner.core.files import write_atomic
+from runner.core.model import RAW_LATENCY_SINCE
 
 REPORT_NAME = "report.md"
 
@@ -77,6 +78,13 @@ def head_lines(facts: "_Facts") -> list[str]:
         f" · WSGI baseline `{facts.baseline}`",
         "",
     ]
+    if manifest.get("schema_version", RAW_LATENCY_SINCE) < RAW_LATENCY_SINCE and wrk_ran(manifest):
+        lines += [
+            "> **This run predates raw latencies**: its wrk figures include the synthetic"
+            " samples wrk adds at the end of a run (its coordinated-omission correction),"
+            " which inflate means and tails. Rerun it (`lab reproduce`) for raw figures.",
+            "",
+        ]
     if manifest.get("status") != "complete":
         lines += [
             f"> **This run is {manifest.get('status', 'of unknown status')}**: the figures"
@@ -84,6 +92,13 @@ def head_lines(facts: "_Facts") -> list[str]:
             "",
         ]
     return lines
+
+
+def wrk_ran(manifest: dict) -> bool:
+    """Whether any scenario of the run measured with wrk (its latency model says so)."""
+    models = (manifest.get("protocol") or {}).get("latency_models") or {}
+    legacy = (manifest.get("protocol") or {}).get("latency_model") or ""
+    return any(str(m).startswith("wrk") for m in [*models.values(), legacy])
 
 
 def top_lines(facts: "_Facts") -> list[str]:

@@ -3,10 +3,12 @@ could not keep up, so that their figures may describe the client rather
 than the server.
 
 The runner flags a window (metric ``client_saturated`` = 1) when its load
-generator used >= 90 % of the cores it may use, or when throughput x mean
-latency strayed from the connection count (Little's law; see
-runner/scenarios/wrk_window.py). Runs from before that flag are read by client
-CPU alone.
+generator used >= 90 % of the cores it may use, over the window or over any
+half second of it (``client_cpu_peak_share``; runner/session/session.py).
+Runs from before that flag are read by client CPU alone; runs of schema
+version 2 and older also flagged windows whose throughput x mean latency
+strayed from the connection count (Little's law), which wrk's synthetic
+latency samples and servers that close connections made cry wolf.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from analysis.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
 # thread) the load generator is likely measuring itself.
 CLIENT_CPU_SATURATED = 90.0
 SATURATION_METRICS = ("client_saturated", "client_cpu_share", "client_cpu_percent",
-                      "littles_law_ratio")
+                      "client_cpu_peak_share", "littles_law_ratio")
 _SATURATION_COLUMNS = [*KEYS, *CELL_COLUMNS, "repetitions", "saturated", "cpu_share",
                        "littles_law"]
 
@@ -51,6 +53,8 @@ def client_saturation(samples: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=_SATURATION_COLUMNS)
     counts = wide.groupby(level=KEYS, dropna=False, sort=False).size().rename("repetitions")
     hot["cpu_share"] = hot["client_cpu_share"].fillna(hot["client_cpu_percent"] / 100.0)
+    # A burst the window's mean hides: the highest half-second share.
+    hot["cpu_share"] = hot[["cpu_share", "client_cpu_peak_share"]].max(axis=1)
     several_runs = samples["run_id"].nunique() > 1
     hot["label"] = [f"{run}/{rep}" if several_runs else str(rep)
                     for run, rep in zip(hot["run_id"], hot["repetition"])]

@@ -368,3 +368,15 @@ def test_run_without_samples_still_reports(run_copy: Path):
     text = build_report(run_copy)
     assert "server did not answer within 20 s" in text
     assert "(0 of 3: no samples)" in text
+
+
+PREDATES = "This run predates raw latencies"
+
+
+def test_a_run_before_raw_latencies_says_so_when_it_measured_with_wrk(run_copy: Path):
+    from analysis.report import build_report
+    assert PREDATES in build_report(run_copy)              # version 1, wrk
+    edit_manifest(run_copy, lambda m: m.update(schema_version=3))
+    assert PREDATES not in build_report(run_copy)          # raw latencies
+    io_mix = Path(__file__).parent / "data" / "runs" / "20261122T193908Z-io-mix-small-0354"
+    assert PREDATES not in build_report(io_mix)            # no wrk in it

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.session import traces
-from runner.core.errors import LabError
+from runner.core.errors import LabError, StepFailed
 from runner.matrix.expand import load_matrix
 from runner.execute.run import phases, prior_results, units
 from runner.execute.results import Samples
@@ -84,12 +84,17 @@ def test_memory_metrics_separate_busy_workers_from_the_idle_master():
     assert m["total_uss_mb_after_load"][0] == pytest.approx(92)
 
 
-def test_littles_law_flags_a_client_that_does_not_keep_its_connections_busy():
+def test_littles_law_below_one_is_no_saturation_and_above_one_fails_the_window():
     busy = {"requests_per_s": (1000.0, "1/s"), "latency_mean": (15.5, "ms")}
-    assert littles_law(busy, 16)["littles_law_ratio"][0] == pytest.approx(0.969, abs=1e-3)
-    assert "client_saturated" not in littles_law(busy, 16)
-    idle = {"requests_per_s": (500.0, "1/s"), "latency_mean": (15.5, "ms")}
-    assert littles_law(idle, 16)["client_saturated"] == (1.0, "flag")
+    assert littles_law(busy, 16) == {"littles_law_ratio": (pytest.approx(0.969, abs=1e-3), "ratio")}
+    # A server that closes every connection: wrk reconnects outside the
+    # latency, so the ratio is low; that is not a saturated client.
+    reconnects = {"requests_per_s": (500.0, "1/s"), "latency_mean": (1.2, "ms")}
+    assert littles_law(reconnects, 1) == {"littles_law_ratio": (pytest.approx(0.6), "ratio")}
+    # More in flight than connections: the samples are not one per request.
+    inflated = {"requests_per_s": (1000.0, "1/s"), "latency_mean": (1.32, "ms")}
+    with pytest.raises(StepFailed, match="1.320 of the 1 connection"):
+        littles_law(inflated, 1)
 
 
 def test_client_saturation_flag_reads_cpu_against_the_generators_cores():
@@ -102,6 +107,36 @@ def test_client_saturation_flag_reads_cpu_against_the_generators_cores():
     assert session.window_metrics(window)["client_saturated"] == (1.0, "flag")
     window.capacity_cores = 2
     assert session.window_metrics(window)["client_saturated"] == (0.0, "flag")
+
+
+def client_trace(shares: list[float], interval: float = 0.2) -> list[dict]:
+    """A load generator's samples, using `shares[i]` of a core in interval i."""
+    cpu, out = 0.0, []
+    for i, share in enumerate([0.0, *shares]):
+        cpu += share * interval
+        out.append({"t": 100 + i * interval, "procs": [{"pid": 7, "cpu_s": round(cpu, 2)}]})
+    return out
+
+
+def test_a_client_saturated_for_part_of_the_window_is_flagged():
+    """The miss the mean makes: 0.15 of a core, then 0.95 for the last
+    second and a half of a 5 s window (mean 0.39)."""
+    session = Session.__new__(Session)
+    trace = client_trace([0.15] * 17 + [0.95] * 8)
+    peak = traces.peak_cpu_share(trace)
+    assert peak == pytest.approx(0.95, abs=0.03)
+    window = Window(stdout="", server={"cpu_percent": 80, "rss_mean": MB, "threads_peak": 3,
+                                       "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1,
+                                       "max_gap_s": 0.2},
+                    client={"cpu_percent": 39.0, "sampler_cpu_percent": 0.4,
+                            "peak_cpu_share": peak}, start=0, end=5,
+                    server_samples=[], capacity_cores=1)
+    metrics = session.window_metrics(window)
+    assert metrics["client_cpu_share"][0] == pytest.approx(0.39)
+    assert metrics["client_saturated"] == (1.0, "flag")
+    # A steady light client is not flagged, and one busy 0.2 s tick is not a burst.
+    assert traces.peak_cpu_share(client_trace([0.02] * 25)) < 0.05
+    assert traces.peak_cpu_share(client_trace([0.02] * 12 + [1.0] + [0.02] * 12)) < 0.5
 
 
 BASE = """

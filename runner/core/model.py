@@ -29,6 +29,11 @@ would have to treat the file differently):
       archived run's id} in a run made by `lab reproduce`, whose cells come
       from that archive's locks; its `matrix_file` is then
       "<archive>:<run_id>/matrix.yaml".
+  3 - 2026-12-03: wrk latencies are raw: one sample per completed request,
+      wrk's end-of-run coordinated-omission correction undone (its synthetic
+      samples were in every wrk figure of versions 1 and 2: means inflated,
+      tails far too high); new metrics latency_samples, wrk_synthetic_samples.
+      Readers flag older runs' wrk latencies (RAW_LATENCY_SINCE).
 """
 from __future__ import annotations
 
@@ -39,10 +44,12 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version 1 is migrated in memory on reading (read_manifest); a newer or
 # unknown version is refused rather than read under wrong assumptions.
-READABLE_SCHEMA_VERSIONS = (1, 2)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# From this version on, wrk's latencies are raw samples (see the history).
+RAW_LATENCY_SINCE = 3
 
 MANIFEST_NAME = "manifest.json"
 SAMPLES_NAME = "results.parquet"
@@ -75,13 +82,15 @@ METRIC_UNITS = {
     "latency_p50": "ms", "latency_p90": "ms", "latency_p99": "ms", "latency_p99_9": "ms",
     "latency_mean": "ms", "latency_max": "ms",
     "requests_per_s": "1/s", "requests": "count", "errors": "count", "socket_errors": "count",
-    "non_2xx": "count", "connections": "count",
+    "non_2xx": "count", "connections": "count", "latency_samples": "count",
+    "wrk_synthetic_samples": "count",
     "server_cpu_percent": "%", "server_rss_mb": "MB", "server_uss_mb": "MB",
     "server_threads": "count", "server_processes": "count", "server_fds": "count",
     "server_connections": "count", "server_ctx_voluntary": "count",
     "server_ctx_involuntary": "count", "client_cpu_percent": "%",
     "client_sampler_cpu_percent": "%", "server_sampler_cpu_percent": "%",
-    "client_cpu_share": "ratio", "client_saturated": "flag", "littles_law_ratio": "ratio",
+    "client_cpu_share": "ratio", "client_cpu_peak_share": "ratio", "client_saturated": "flag",
+    "littles_law_ratio": "ratio",
     "window_s": "s", "server_sampler_max_gap_s": "s", "ready_after_s": "s",
     "runner_overhead_s": "s",
 }
