@@ -397,3 +397,16 @@ def test_version_pivot_is_per_scenario_and_variant():
                  / median_of(samples, GUNICORN, scenario, variant, "latency_p50"))
         assert table.loc["3.12", "5.2.19"] == round(ratio, 2)
     assert len([t for t in tables if t.startswith("p50 ratio") and "by asgiref" not in t]) == 5
+
+
+def test_a_burst_flagged_window_shows_its_peak_share(copy):
+    """A window flagged for a half-second burst: the warning gives the peak
+    share, not the window's lower mean."""
+    run = copy(SCENARIOS)
+    where = {"cell_id": UVICORN, "variant": "c=8", "repetition": 1}
+    edit_samples(run, lambda f: set_metric(set_metric(f, where, "client_saturated", 1.0),
+                                           where, "client_cpu_peak_share", 0.95, "ratio"))
+    samples, _ = load_run(run)
+    hot = client_saturation(samples)
+    assert hot.iloc[0]["cpu_share"] == [0.95]
+    assert "client CPU share 0.95" in build_report(run)
