@@ -125,7 +125,10 @@ class StallingServer:
         with conn:
             while True:
                 while b"\r\n\r\n" not in buffer:
-                    chunk = conn.recv(65536)
+                    try:
+                        chunk = conn.recv(65536)
+                    except OSError:   # wrk resets its connection at the end
+                        return
                     if not chunk:
                         return
                     buffer += chunk
