@@ -184,6 +184,21 @@ def test_units_cover_every_variant_and_repetition_in_a_seeded_shuffle(write_matr
     assert other != keys and sorted(other) == sorted(keys)
 
 
+def test_units_run_in_randomized_complete_blocks(write_matrix):
+    """Repetition k is block k: it measures every cell x scenario x variant
+    once, all of it before block k + 1 starts, each block in its own order."""
+    m = load_matrix(write_matrix(BASE.replace("repetitions: 2", "repetitions: 6")
+                                 + "scenarios: {concurrency: {levels: [1, 8, 64]}}\n"))
+    cells = [type("C", (), {"spec": s, "cell_id": f"c{i}"})() for i, s in enumerate(m.cells)]
+    order = units(m, cells, phases(m)[0], {}, m.protocol.seed)
+    reps = [u.repetition for u in order]
+    assert reps == sorted(reps)                       # blocks one after another
+    blocks = [[(u.cell.cell_id, u.variant.label) for u in order if u.repetition == k]
+              for k in range(6)]
+    assert all(sorted(b) == sorted(blocks[0]) and len(b) == 2 * 3 for b in blocks)
+    assert len({tuple(b) for b in blocks}) > 1         # shuffled anew in each block
+
+
 def test_prior_results_give_each_cell_its_peak_throughput():
     samples = Samples("r")
     cols = {"cell_id": "a", "server": "s", "interface": "wsgi", "workers": 1, "threads": 1,

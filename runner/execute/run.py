@@ -1,10 +1,10 @@
 """The run stage: matrix → locks → configure (Ansible) → measure every
-cell × scenario × variant × repetition, each on a fresh server, in a shuffled
-order (seed recorded) → results folder.
+cell × scenario × variant × repetition, each on a fresh server, in
+randomized complete blocks (seed recorded) → results folder.
 
 Scenarios that need another's results (fixed-rate needs the peak throughput
-that `concurrency` measured on the same cell) run in a second phase, itself
-shuffled."""
+that `concurrency` measured on the same cell) run in a second phase, in
+blocks of its own."""
 from __future__ import annotations
 
 import dataclasses
@@ -67,16 +67,20 @@ def phases(matrix) -> list[list[str]]:
 
 
 def units(matrix, cells, names: list[str], prior: dict, seed: int) -> list[Unit]:
-    """The phase's units, shuffled with the run's seed (one stream per phase)."""
+    """The phase's units in randomized complete blocks: repetition k is block
+    k, which measures every cell, scenario and variant once, in its own
+    shuffled order (the run's seed, one stream per phase). A drift of the
+    machine through the run then moves every cell alike, block by block,
+    instead of turning into differences between cells."""
+    rng = random.Random(f"{seed}/{','.join(names)}")
     out = []
     for rep in range(matrix.protocol.repetitions):
-        for cell in cells:
-            for name, params in matrix.scenarios_for(cell.spec).items():
-                if name not in names:
-                    continue
-                for variant in SCENARIOS[name].variants(params, prior.get(cell.cell_id, {})):
-                    out.append(Unit(cell, name, params, variant, rep))
-    random.Random(f"{seed}/{','.join(names)}").shuffle(out)
+        block = [Unit(cell, name, params, variant, rep)
+                 for cell in cells
+                 for name, params in matrix.scenarios_for(cell.spec).items() if name in names
+                 for variant in SCENARIOS[name].variants(params, prior.get(cell.cell_id, {}))]
+        rng.shuffle(block)
+        out += block
     return out
 
 
