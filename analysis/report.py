@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import formatting as fmt
+from analysis import paired
 from analysis.anomalies import anomalies, anomaly_lines
 from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
@@ -107,6 +108,8 @@ def top_lines(facts: "_Facts") -> list[str]:
     lines = [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
                              facts.unjudged)
+    if facts.paired is not None:
+        lines += paired.lines(facts.paired)
     if facts.attribution_asked:
         lines += attribution_lines(facts.attribution, facts.attribution_missing)
     return lines
@@ -180,6 +183,11 @@ class _Facts:
                                              self.medians))
         self.unmatched = not_compared(samples, self.baseline, self.medians)
         self.controls = aa_controls(samples)
+        # Runs measured in blocks: each pair judged on its within-block ratios.
+        in_blocks = (manifest.get("protocol") or {}).get("design") == paired.BLOCKS_DESIGN
+        self.paired = (paired.paired_verdicts(samples, paired.pairs_of(self.compared,
+                                                                       self.controls))
+                       if in_blocks else None)
         self.cells = manifest.get("cells") or []
         self.warnings = stability_warnings(self.stats, self.cells, self.saturation)
         firsts = samples.drop_duplicates("metric")

@@ -34,6 +34,8 @@ would have to treat the file differently):
       samples were in every wrk figure of versions 1 and 2: means inflated,
       tails far too high); new metrics latency_samples, wrk_synthetic_samples.
       Readers flag older runs' wrk latencies (RAW_LATENCY_SINCE).
+      protocol.design = "randomized complete blocks" (BLOCKS_DESIGN): repetition
+      k of every cell ran in block k, so the analysis pairs cells by block.
 """
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 # From this version on, wrk's latencies are raw samples (see the history).
 RAW_LATENCY_SINCE = 3
+# protocol.design of a run measured in randomized complete blocks (repetition
+# k of every cell is block k); older runs have no `design`.
+BLOCKS_DESIGN = "randomized complete blocks"
 
 MANIFEST_NAME = "manifest.json"
 SAMPLES_NAME = "results.parquet"

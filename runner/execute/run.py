@@ -22,6 +22,7 @@ from runner.core.errors import LabError
 from runner.core.files import sha256_file
 from runner.core.model import (
     AA_SUFFIX,
+    BLOCKS_DESIGN,
     CELL_FAILED,
     CELL_OK,
     CELL_PARTIAL,
@@ -256,6 +257,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                      "repetitions": matrix.protocol.repetitions,
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
                      "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
+                     "design": BLOCKS_DESIGN,
                      "latency_models": latency_models(matrix),
                      "sampler_interval_s": SAMPLER_INTERVAL_S, "port": PORT,
                      "client_saturation_share": CLIENT_SATURATION_SHARE,
