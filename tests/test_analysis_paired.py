@@ -23,17 +23,17 @@ def simulate(n_blocks: int, ratio: float, noise: float, rng, drift: float = 0.3)
 
 def test_the_interval_covers_the_true_ratio_95_percent_of_the_time():
     rng = np.random.default_rng(RNG_SEED)
-    trials, covered = 2000, 0
+    trials, covered = 1000, 0
     for _ in range(trials):
         cell, base = simulate(10, 1.05, 0.04, rng)
         r = paired.pair_test(np.log(cell / base))
         covered += r["ratio_low"] <= 1.05 <= r["ratio_high"]
-    assert 0.935 <= covered / trials <= 0.965
+    assert 0.93 <= covered / trials <= 0.97    # 95 % ± 3 standard errors
 
 
 def test_aa_pairs_are_rarely_called_different_and_a_planted_5_percent_is_found():
     rng = np.random.default_rng(RNG_SEED + 1)
-    trials = 1000
+    trials = 500
     aa = [paired.pair_test(np.log(np.divide(*simulate(10, 1.0, 0.02, rng))))["p_different"]
           for _ in range(trials)]
     planted = [paired.pair_test(np.log(np.divide(*simulate(10, 1.05, 0.02, rng))))["p_different"]

@@ -81,6 +81,11 @@ def test_percentiles_follow_wrks_rank_rule():
     assert wrk.percentile({7: 3}, 99.9) == 7
 
 
+def test_a_window_without_a_request_says_so():
+    with pytest.raises(wrk.WrkOutputError, match="completed no request"):
+        wrk.parse(json_line({}, 0))
+
+
 def test_output_without_a_histogram_is_refused():
     # The format before raw latencies: wrk's corrected percentiles only.
     text = (DATA / "http_server_c1_keepalive.txt").read_text()

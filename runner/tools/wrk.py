@@ -141,6 +141,8 @@ def parse(output: str, connections: int = 1) -> WrkResult:
         seen = {int(v): int(c) for v, c in data["histogram_us"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise WrkOutputError(f"malformed {JSON_PREFIX.strip()} line: {exc}") from None
+    if requests == 0 and not seen:
+        raise WrkOutputError("wrk completed no request in the window (no latency recorded)")
     real = uncorrect(seen, correction_interval_us(duration_us, requests, connections))
     samples = sum(real.values())
     # wrk records a latency for every completed request, except one over its
