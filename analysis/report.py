@@ -335,8 +335,11 @@ def _how_measured(manifest: dict) -> str:
             "Each repetition of a cell, scenario and variant ran on a fresh server, warmed up"
             f" for {fmt.seconds(protocol.get('warmup_s'))}, then measured a"
             f" {fmt.seconds(protocol.get('duration_s'))} window (unless its scenario says"
-            f" otherwise); {protocol.get('repetitions', '?')} repetitions, in an order"
-            f" shuffled with seed {protocol.get('seed', '?')}.",
+            f" otherwise); {protocol.get('repetitions', '?')} repetitions, "
+            + (f"in {protocol['design']} (repetition k of every cell in block k, each block"
+               f" shuffled with seed {protocol.get('seed', '?')})."
+               if protocol.get("design") else
+               f"in an order shuffled with seed {protocol.get('seed', '?')}."),
             "Scenarios: " + "; ".join(f"{name} ({_params(params)})" for name, params in
                                       scenarios.items()) + ".",
             "Latency models: " + "; ".join(f"{name}: {model}" for name, model in

@@ -142,7 +142,8 @@ def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenari
         f"pyperf-style checks: CV (std/mean over repetitions) of p50 or req/s at or above"
         f" {CV_WARN * 100:g} %, fewer than {MIN_REPETITIONS} repetitions, a measured window"
         " whose client was saturated (the runner's flag: the load generator near its CPU"
-        " limit or Little's law off; for runs without the flag, client CPU above"
+        " limit over the window or any half second of it; in runs before 2026-12-03 also"
+        " Little's law off; for runs without the flag, client CPU above"
         f" {CLIENT_CPU_SATURATED:g} %), or a failed or partial cell.",
         "",
     ]
