@@ -81,23 +81,19 @@ def correct(histogram: dict[int, int], interval: int) -> dict[int, int]:
 
 def uncorrect(histogram: dict[int, int], interval: int | None) -> dict[int, int]:
     """The histogram before stats_correct. A bucket n visited by it still held
-    its own count then (it only adds to lower buckets), so from the top down:
-    real[m] = seen[m] - sum of real[m + k·interval] for k >= 1, for m > interval."""
+    its own count then (it only adds to lower buckets), so for m > interval
+    seen[m] = real[m] + real[m + interval] + real[m + 2·interval] + ...,
+    and hence real[m] = seen[m] - seen[m + interval]; buckets at or below the
+    interval are untouched."""
     if not interval:
         return dict(histogram)
     real: dict[int, int] = {}
-    for m in sorted(histogram, reverse=True):
-        added = 0
+    for m, count in histogram.items():
         if m > interval:
-            k = m + interval
-            top = max(histogram)
-            while k <= top:
-                added += real.get(k, 0) if k >= 2 * interval else 0
-                k += interval
-        count = histogram[m] - added
+            count -= histogram.get(m + interval, 0)
         if count < 0:
             raise WrkOutputError(f"wrk's histogram is not a corrected one at {m} µs "
-                                 f"(interval {interval} µs): {histogram[m]} < {added}")
+                                 f"(interval {interval} µs)")
         if count:
             real[m] = count
     return real
