@@ -7,7 +7,7 @@ MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
 APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
 
-.PHONY: help setup lab-up lab-down install run report demo test
+.PHONY: help setup lab-up lab-down install run report demo calibrate test
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ report: setup ## Write and print the report of a run: make report RUN=results/<r
 demo: setup lab-up ## setup, lab-up, run matrices/demo.yaml, report
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) run matrices/demo.yaml --lab $(LAB)
 	@echo "report: $$(readlink -f results/latest)/report.md"
+
+calibrate: setup lab-up ## Planted +5/+10 % costs next to A/A twins: writes calibration.json
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) calibrate --lab $(LAB)
 
 test: setup ## Import contracts, unit tests and the end-to-end lab test (root, Terraform)
 	@$(VENV)/bin/lint-imports

@@ -100,11 +100,11 @@ def paired_verdicts(samples: pd.DataFrame, pairs: pd.DataFrame,
         if judged.any():
             out.loc[judged, column] = multipletests(out.loc[judged, column], alpha=ALPHA,
                                                     method="holm")[1]
-    out["verdict"] = [_verdict(r) for r in out.to_dict("records")]
+    out["verdict"] = [verdict_of(r) for r in out.to_dict("records")]
     return out
 
 
-def _verdict(row: dict) -> str:
+def verdict_of(row: dict) -> str:
     if math.isnan(row["p_different"]):
         return NOT_JUDGED
     if row["p_different"] < ALPHA:

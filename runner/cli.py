@@ -159,6 +159,33 @@ def run(matrix: Path, lab: str = LabOpt,
     _guard(go)
 
 
+@app.command()
+def calibrate(lab: str = LabOpt,
+              template: Path = typer.Option(REPO_ROOT / "matrices" / "calibrate.yaml",
+                                            help="One-cell matrix with view spin-0."),
+              effects: str = typer.Option("5,10", help="Planted costs, % of the baseline p50."),
+              blocks_per_trial: int = typer.Option(4, help="Blocks per trial of the paired test."),
+              results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
+    """Plant known costs next to A/A twins; write calibration.json (what this lab resolves)."""
+    from analysis.calibration import closing_line, write_calibration
+    from runner.execute.calibrate import calibrate as run_calibration
+
+    def go():
+        try:
+            planted = [float(e) for e in effects.split(",") if e.strip()]
+        except ValueError:
+            raise LabError(f"--effects: expected percentages like 5,10; got {effects!r}") from None
+        if blocks_per_trial < 3:
+            raise LabError(f"--blocks-per-trial: at least 3, got {blocks_per_trial}")
+        run_dir = run_calibration(template, lab_name=lab, effects=planted,
+                                  results_root=results, ui=ui)
+        _print_report(run_dir)
+        path, result = write_calibration(run_dir, blocks_per_trial)
+        ui.info(f"calibration: {path}")
+        ui.info(closing_line(result))
+    _guard(go)
+
+
 def _print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
     from analysis.html_report import write_reports

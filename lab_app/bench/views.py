@@ -5,10 +5,14 @@
   a thread through sync_to_async, as it does the DRF view.
 - async_view: an `async def` view (/async/); under ASGI it runs on the event
   loop, under WSGI Django runs it through async_to_sync.
+- spin_view: busy-waits `?us=` microseconds on the CPU (/spin/): the planted,
+  known extra cost per request of `lab calibrate`.
 
 The exact bytes each returns are registered in runner/catalog/views.py.
 """
-from django.http import JsonResponse
+import time
+
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,3 +35,20 @@ def sync_view(request):
 
 async def async_view(request):
     return JsonResponse(MESSAGE)
+
+
+SPIN_MAX_US = 1_000_000
+
+
+def spin_view(request):
+    """Hold the CPU for exactly ?us= microseconds (a busy loop on the
+    monotonic clock, not a sleep: the cost is CPU work, as a slower view's
+    would be, and its wall time is what was asked whatever the CPU's speed)."""
+    raw = request.GET.get("us", "0")
+    if not raw.isdigit() or int(raw) > SPIN_MAX_US:
+        return HttpResponseBadRequest(f"us must be 0-{SPIN_MAX_US}, got {raw!r}",
+                                      content_type="text/plain")
+    end = time.perf_counter_ns() + int(raw) * 1000
+    while time.perf_counter_ns() < end:
+        pass
+    return HttpResponse(b"spin", content_type="text/plain")

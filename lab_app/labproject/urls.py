@@ -16,6 +16,7 @@ urlpatterns = [
     path('drf/', views.TestView.as_view(), name='drf'),
     path('sync/', views.sync_view, name='sync'),
     path('async/', views.async_view, name='async'),
+    path('spin/', views.spin_view, name='spin'),  # lab calibrate's planted cost
     path('io/sync/fast', io_views.sync_fast, name='io-sync-fast'),
     path('io/sync/slow', io_views.sync_slow, name='io-sync-slow'),
     path('io/async/fast', io_views.async_fast, name='io-async-fast'),

@@ -26,6 +26,7 @@ check is a marker the page must contain rather than the exact bytes.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -45,7 +46,42 @@ class View:
     only_under: str | None = None   # the one scenario that sets up what its app needs
 
 
-VIEWS: dict[str, View] = {
+# `spin-<µs>`: the calibration's view, one name per planted cost (lab_app's
+# spin_view busy-waits ?us= microseconds). Any size is a valid view name.
+SPIN_NAME = re.compile(r"spin-(\d{1,6})")
+SPIN_NAMES = "spin-<microseconds>"
+
+
+def spin_view(us: int) -> View:
+    return View(name=f"spin-{us}", path=f"/spin/?us={us}", expected_status=200,
+                expected_body=b"spin", expected_content_type="text/plain",
+                description=f"plain sync view holding the CPU {us} µs per request "
+                            "(lab calibrate's planted cost)")
+
+
+def spin_us(name: str) -> int | None:
+    """The planted cost of a spin view's name, in µs; None for other views."""
+    found = SPIN_NAME.fullmatch(name) if isinstance(name, str) else None
+    return int(found[1]) if found else None
+
+
+class Views(dict):
+    """The registered views by name, and every `spin-<µs>` made on demand."""
+
+    def __missing__(self, name):
+        us = spin_us(name)
+        if us is None:
+            raise KeyError(name)
+        return spin_view(us)
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or spin_us(name) is not None
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+VIEWS: Views = Views({
     v.name: v
     for v in (
         View(
@@ -129,7 +165,7 @@ VIEWS: dict[str, View] = {
                         "must contain its marker",
         ),
     )
-}
+})
 
 # The JSON views of the full Django project (one server start serves them all).
 JSON_VIEWS = tuple(name for name, v in VIEWS.items()

@@ -59,6 +59,10 @@ BLOCKS_DESIGN = "randomized complete blocks"
 MANIFEST_NAME = "manifest.json"
 SAMPLES_NAME = "results.parquet"
 MATRIX_NAME = "matrix.yaml"
+# lab calibrate (runner/execute/calibrate.py, analysis/calibration.py): what
+# was planted, and what the lab found.
+CALIBRATION_PLAN_NAME = "calibration-plan.yaml"
+CALIBRATION_NAME = "calibration.json"
 LOCKS_DIR = "locks"
 RAW_DIR = "raw"
 

@@ -14,7 +14,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, cre
 
 from runner.scenarios import SCENARIOS
 from runner.catalog.servers import SERVERS
-from runner.catalog.views import VIEWS
+from runner.catalog.views import SPIN_NAMES, VIEWS
 
 EXACT_VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$")
 PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?$")
@@ -56,7 +56,8 @@ def _server(value: str) -> str:
 
 def _view(value: str) -> str:
     if not isinstance(value, str) or value not in VIEWS:
-        raise ValueError(f"unknown view {value!r}; allowed: {', '.join(sorted(VIEWS))}")
+        raise ValueError(f"unknown view {value!r}; allowed: {', '.join(sorted(VIEWS))}, "
+                         f"{SPIN_NAMES}")
     return value
 
 
