@@ -24,6 +24,7 @@ from analysis.attribution import attribution, attribution_lines, attribution_tab
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
 from analysis.scenarios import scenario_order, scenario_sections
+from analysis.health import health_check
 from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
 from analysis.stats import (
     STABILITY_METRICS,
@@ -195,6 +196,7 @@ class _Facts:
         self.metric_order = list(firsts["metric"])
         # Name the scenario and variant only when a run has more than one.
         self.show_scenario = len(self.medians[["scenario", "variant"]].drop_duplicates()) > 1
+        self.health = health_check(samples, manifest, self._where)
         # Coordinates a verdict sentence must name: those that vary in the run.
         self.varying = {
             c for c in ["workers", "threads", "python", "django", "asgiref", "scenario",
@@ -258,7 +260,8 @@ class _Facts:
         return f"{fmt.label(row)} [{row['scenario']}{variant}]"
 
     def checks(self) -> list[str]:
-        return [self._repetitions_check(), self._saturation_check(), self._errors_check()]
+        return [self._repetitions_check(), self._saturation_check(),
+                self.health, self._errors_check()]
 
     def _repetitions_check(self) -> str:
         asked = (self.manifest.get("protocol") or {}).get("repetitions")

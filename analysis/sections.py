@@ -62,7 +62,10 @@ GENERIC_HIDDEN = (
     "ready_after_s", "runner_overhead_s", "window_s", "server_threads", "server_processes",
     "server_ctx_voluntary", "server_ctx_involuntary", "server_fds", "server_connections",
     "client_sampler_cpu_percent", "server_sampler_cpu_percent", "client_cpu_share",
-    "client_saturated", "littles_law_ratio",
+    "client_saturated", "littles_law_ratio", "client_cpu_peak_share",
+    "client_cpu_other_share", "client_cpu_steal_share", "client_cpu_softirq_share",
+    "client_run_delay_share", "server_cpu_other_share", "server_cpu_steal_share",
+    "server_cpu_softirq_share", "window_disturbed",
 )
 # psutil columns a generic table shows after the scenario's own metrics.
 GENERIC_WINDOW = ("server_cpu_percent", "server_rss_mb", "server_uss_mb", "client_cpu_percent")

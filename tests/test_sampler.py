@@ -1,9 +1,12 @@
 """The psutil sampler, run for real on local processes."""
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from runner.session import health
 
 SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "session" / "host" / "sampler.py"
 BUSY = "import time\nt=time.time()\nwhile time.time()-t < 1.5: pass\n"
@@ -86,3 +89,43 @@ def test_tree_mode_counts_established_connections_to_the_server_port(tmp_path):
     counted = [r["conns"] for r in rows if "conns" in r]
     assert counted and all(c == 3 for c in counted), counted
     assert len(counted) <= (len(rows) + 4) // 5
+
+
+HOG = "import time\nt=time.time()\nwhile time.time()-t < 4: pass\n"
+
+
+def run_pinned_exec(tmp_path, child_code, hog: bool):
+    """The exec sampler and its child pinned to one CPU, with or without a
+    second busy process pinned to the same CPU."""
+    cpu = str(max(os.sched_getaffinity(0)))
+    hog_proc = (subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-c", HOG])
+                if hog else None)
+    try:
+        out = tmp_path / f"trace-{hog}.jsonl"
+        code = subprocess.call(["taskset", "-c", cpu, sys.executable, str(SAMPLER), "exec",
+                                "--interval", "0.1", "--out", str(out),
+                                "--stdout", str(tmp_path / "o"), "--",
+                                sys.executable, "-c", child_code], timeout=30)
+        assert code == 0
+        return summary(out)
+    finally:
+        if hog_proc:
+            hog_proc.kill()
+            hog_proc.wait()
+
+
+def test_a_load_generator_sharing_its_cpu_is_seen_waiting_and_the_window_flagged(tmp_path):
+    s = run_pinned_exec(tmp_path, BUSY, hog=True)
+    # Two spinning processes on one CPU: each waits about half the time.
+    assert s["run_delay_s"] / s["wall_s"] > 0.3, s
+    assert s["cpu_stat"]["cpus"] == [max(os.sched_getaffinity(0))]
+    shares = health.cpu_shares(s)
+    assert shares["other"] > 0.3, shares       # the hog is neither the tree nor the sampler
+    metrics = health.window_health(s, {})
+    assert metrics["window_disturbed"] == (1.0, "flag")
+    assert metrics["client_run_delay_share"][0] > health.RUN_DELAY_MAX
+
+
+def test_a_sleeping_load_generator_does_not_wait_for_its_cpu(tmp_path):
+    s = run_pinned_exec(tmp_path, IDLE, hog=False)
+    assert s["run_delay_s"] / s["wall_s"] < health.RUN_DELAY_MAX, s

@@ -100,6 +100,12 @@ METRIC_UNITS = {
     "client_sampler_cpu_percent": "%", "server_sampler_cpu_percent": "%",
     "client_cpu_share": "ratio", "client_cpu_peak_share": "ratio", "client_saturated": "flag",
     "littles_law_ratio": "ratio",
+    # Window health (runner/session/health.py): shares of the host's CPUs
+    # over the window, the load generator's run-queue wait, and the flag.
+    "client_cpu_other_share": "ratio", "client_cpu_steal_share": "ratio",
+    "client_cpu_softirq_share": "ratio", "client_run_delay_share": "ratio",
+    "server_cpu_other_share": "ratio", "server_cpu_steal_share": "ratio",
+    "server_cpu_softirq_share": "ratio", "window_disturbed": "flag",
     "window_s": "s", "server_sampler_max_gap_s": "s", "ready_after_s": "s",
     "runner_overhead_s": "s",
 }

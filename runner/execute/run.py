@@ -45,6 +45,7 @@ from runner.matrix.expand import Exclusion, load_matrix
 from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matrix
 from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
+from runner.session import health
 from runner.session.server import SERVER_ENV, reap_stale_servers
 from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
 
@@ -262,6 +263,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                      "sampler_interval_s": SAMPLER_INTERVAL_S, "port": PORT,
                      "client_saturation_share": CLIENT_SATURATION_SHARE,
                      "littles_law_tolerance": LITTLES_LAW_TOLERANCE,
+                     "window_health": health.THRESHOLDS,
                      "server_env": SERVER_ENV},
         "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
         "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,

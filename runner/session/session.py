@@ -31,7 +31,7 @@ from runner.core.errors import StepFailed
 from runner.core.model import RAW_DIR, Variant
 from runner.lab.host_paths import HostPaths
 from runner.lab.ssh import run
-from runner.session import traces
+from runner.session import health, traces
 
 SAMPLER_INTERVAL_S = 0.2
 # The client is saturated when its load generator used this share of the cores
@@ -65,6 +65,7 @@ class Window:
     end: float
     server_samples: list  # the server trace's samples inside the window
     capacity_cores: float = 1.0
+    health: dict = None   # runner/session/health.py's metrics of the window
 
 
 def slug(label: str) -> str:
@@ -158,7 +159,8 @@ class Session:
         (self.local_dir / f"{tag}-server.jsonl").write_text(
             "".join(json.dumps(s) + "\n" for s in inside))
         self.last_window = Window(stdout=stdout, server=server, client=client, start=start,
-                                  end=end, server_samples=inside, capacity_cores=capacity_cores)
+                                  end=end, server_samples=inside, capacity_cores=capacity_cores,
+                                  health=health.window_health(client, full))
         return self.last_window
 
     def _start_server_sampler(self, tag: str, timeout_s: float) -> int:
@@ -206,6 +208,7 @@ class Session:
         metrics["client_cpu_share"] = (share, "ratio")
         metrics["client_cpu_peak_share"] = (peak, "ratio")
         metrics["client_saturated"] = (float(max(share, peak) >= CLIENT_SATURATION_SHARE), "flag")
+        metrics.update(window.health or {})
         return metrics
 
 

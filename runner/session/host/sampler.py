@@ -17,7 +17,11 @@ a percentage of one core computed from CPU-time deltas over the wall time (not
 from averaging instantaneous readings), and the sampler's own CPU cost so that
 the observer's effect is on record. In exec mode the summary also holds the
 child's start and end (epoch seconds): the measured window that the runner
-cuts the other host's trace to (runner/session/traces.py).
+cuts the other host's trace to (runner/session/traces.py), and the child's
+run-queue delay (`run_delay_s`). Both modes put in the summary the window's
+/proc/stat deltas (`cpu_stat`, jiffies) of the CPUs the host may use, read at
+the first and last sample: runner/session/health.py reads the window's
+health from them.
 
 --no-detail samples CPU, RSS, threads and context switches only (no USS or
 fds): the benchmark of the sampler's own cost compares the two.
@@ -47,11 +51,54 @@ def established(port):
     return sum(1 for line in out.splitlines() if line.strip())
 
 
+# /proc/stat's per-CPU fields (jiffies), in the kernel's order.
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_stat(cpus):
+    """{field: jiffies summed over `cpus`} from /proc/stat: read at the
+    window's edges, so the window's busy, softirq and steal time of the CPUs
+    the measured processes run on cost two reads, not a trace."""
+    want = {f"cpu{c}" for c in cpus}
+    total = dict.fromkeys(STAT_FIELDS, 0)
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] in want:
+                    for name, value in zip(STAT_FIELDS, parts[1:]):
+                        total[name] += int(value)
+    except OSError:
+        return None
+    return total
+
+
+def run_delay_s(pid):
+    """Seconds the process's threads waited on a run queue (schedstat's
+    second field, summed over /proc/PID/task/*): a load generator that
+    waits for its CPU sends late, whatever its own CPU use says."""
+    waited = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                waited += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return waited / 1e9
+
+
 class Tree:
     """CPU-time and memory bookkeeping for a process and its descendants."""
 
-    def __init__(self, root_pid, detail=True, port=None, detail_every=5):
+    def __init__(self, root_pid, detail=True, port=None, detail_every=5, track_run_delay=False):
         self.root = psutil.Process(root_pid)
+        self.track_run_delay = track_run_delay
+        self.run_delay_first = run_delay_s(root_pid) if track_run_delay else None
+        self.run_delay_last = self.run_delay_first
         self.detail = detail
         self.port = port
         # The dear parts (the tree's membership, USS, fds, connections) are
@@ -116,6 +163,10 @@ class Tree:
             self.rss_sum += rss
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_threads = max(self.peak_threads, threads)
+        if self.track_run_delay:
+            waited = run_delay_s(self.root.pid)
+            if waited is not None:
+                self.run_delay_last = waited
         row = {"t": time.time(), "rss": rss, "threads": threads, "procs": procs}
         if self.port and detailed:
             row["conns"] = established(self.port)
@@ -136,19 +187,26 @@ class Tree:
         cpu_s = sum(self.last_cpu[p] - self.first_cpu[p] for p in self.last_cpu)
         vol = sum(self.ctx_last[p][0] - self.ctx_first[p][0] for p in self.ctx_last)
         invol = sum(self.ctx_last[p][1] - self.ctx_first[p][1] for p in self.ctx_last)
-        return {"wall_s": round(wall_s, 4), "cpu_s": round(cpu_s, 4),
+        out = {"wall_s": round(wall_s, 4), "cpu_s": round(cpu_s, 4),
                 "cpu_percent": round(100.0 * cpu_s / wall_s, 3) if wall_s > 0 else 0.0,
                 "rss_mean": self.rss_sum / self.samples if self.samples else 0,
                 "rss_peak": self.peak_rss, "threads_peak": self.peak_threads,
                 "ctx_voluntary": vol, "ctx_involuntary": invol,
                 "processes": len(self.last_cpu), "samples": self.samples,
                 "cpu_affinity": sorted(self.affinity)}
+        if self.track_run_delay and self.run_delay_first is not None:
+            out["run_delay_s"] = round(self.run_delay_last - self.run_delay_first, 6)
+        return out
 
 
 def observe(tree, out, interval, until):
     """Sample `tree` every `interval` s until `until()` is true; return the summary."""
     me = psutil.Process()
     my_start = sum(me.cpu_times()[:2])
+    # The CPUs this host's processes may use (its cpuset): the same for the
+    # sampler and what it watches.
+    cpus = sorted(os.sched_getaffinity(0))
+    stat_start = cpu_stat(cpus)
     start = time.monotonic()
     next_tick = start
     while True:
@@ -158,7 +216,11 @@ def observe(tree, out, interval, until):
         next_tick += interval
         time.sleep(max(0.0, next_tick - time.monotonic()))
     wall = time.monotonic() - start
+    stat_end = cpu_stat(cpus)
     summary = tree.summary(wall)
+    if stat_start and stat_end:
+        summary["cpu_stat"] = {"cpus": cpus, "hz": os.sysconf("SC_CLK_TCK"),
+                               **{k: stat_end[k] - stat_start[k] for k in STAT_FIELDS}}
     my_cpu = sum(me.cpu_times()[:2]) - my_start
     summary["sampler_cpu_percent"] = round(100.0 * my_cpu / wall, 3) if wall > 0 else 0.0
     summary["interval_s"] = interval
@@ -208,7 +270,7 @@ def main(argv=None):
                 waiter = threading.Thread(target=lambda: (child.wait(), ended.append(time.time())),
                                           daemon=True)
                 waiter.start()
-                tree = Tree(child.pid, detail=not args.no_detail)
+                tree = Tree(child.pid, detail=not args.no_detail, track_run_delay=True)
                 summary = observe(tree, out, args.interval, lambda: ended or stopping)
                 if not ended:
                     child.terminate()
