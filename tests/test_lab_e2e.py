@@ -48,6 +48,7 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     assert manifest["status"] == "complete"
     # The server ran with exactly the recorded environment, nothing of the SSH session's.
     assert manifest["protocol"]["server_env"]["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
+    assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"   # fixed, on record
     assert manifest["matrix_sha256"] == hashlib.sha256(MATRIX.read_bytes()).hexdigest()
     # Where each load generator came from, with the hash of the binary run.
     generators = manifest["tools"]["load_generators"]["client"]
@@ -103,6 +104,20 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     little = windows["requests_per_s"] * windows["latency_mean"] / 1000
     assert ((little["uvicorn"] > 0.8) & (little["uvicorn"] <= 1.01)).all(), little
     assert ((little > 0.1) & (little <= 1.01)).all(), little
+    # Window health was measured on both hosts for every window, and the
+    # thresholds it was judged by are on record.
+    assert set(manifest["protocol"]["window_health"]) == {"other_max", "steal_max",
+                                                          "run_delay_max"}
+    health = windows[["client_run_delay_share", "server_cpu_other_share", "window_disturbed"]]
+    assert health.notna().all().all() and (health >= 0).all().all(), health
+    # gunicorn's sync worker closed every connection, ~1000 a second: TIME_WAIT
+    # stays bounded in both namespaces (infra/local time_wait_max), so a
+    # connection-per-request cell measures the same late in a run as early.
+    for host in ("server", "client"):
+        waiting = subprocess.run(["ip", "netns", "exec", f"djlab-{LAB}-{host}", "ss", "-Htan",
+                                  "state", "time-wait"], capture_output=True, text=True,
+                                 check=True).stdout.splitlines()
+        assert len(waiting) <= 256, (host, len(waiting))
     for f in manifest["files"]:
         assert (run_dir / f).is_file()
     assert (run_dir / "report.md").read_text().count("gunicorn-sync") >= 2

@@ -96,6 +96,7 @@ locals {
       lab_root  = h.lab_root
       state_dir = local.state_dir
       scripts   = local.scripts
+      tw_max    = var.time_wait_max
       # A rebuilt bridge/key (a replaced lab resource) must rebuild the hosts too.
       lab_id = terraform_data.lab.id
     }
@@ -122,6 +123,7 @@ resource "terraform_data" "host" {
       HOST_DIR  = self.input.host_dir
       LAB_ROOT  = self.input.lab_root
       STATE_DIR = self.input.state_dir
+      TW_MAX    = self.input.tw_max
     }
   }
 

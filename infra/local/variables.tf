@@ -62,3 +62,14 @@ variable "hosts" {
     error_message = "cpus must be a cpuset list such as \"0\", \"1-3\" or \"0,2-3\"."
   }
 }
+
+variable "time_wait_max" {
+  description = "net.ipv4.tcp_max_tw_buckets in every host's namespace: at most this many sockets wait in TIME_WAIT; beyond it the kernel closes them at once. A connection-per-request window closes thousands of connections a second, and left to pile up for their 60 s (the kernel default allows 131072) they slow every later connect(), so a cell would measure worse late in a run than early."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.time_wait_max >= 0 && floor(var.time_wait_max) == var.time_wait_max
+    error_message = "time_wait_max must be a whole number >= 0."
+  }
+}

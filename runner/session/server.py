@@ -25,8 +25,13 @@ WORKERS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 # The server's whole environment (env -i): nothing of the SSH session's, so no
 # GUNICORN_CMD_ARGS, WEB_CONCURRENCY or the like can change what the argv says.
+# PYTHONHASHSEED fixed: every fresh server hashes str keys alike (dict and
+# set layouts, the order of set iteration), so that this per-process
+# randomness is not part of the noise between repetitions. Figures are then
+# for this one seed; the manifest records it (protocol.server_env).
 SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
-              "DJANGO_SETTINGS_MODULE": "labproject.settings", "PYTHONDONTWRITEBYTECODE": "1"}
+              "DJANGO_SETTINGS_MODULE": "labproject.settings", "PYTHONDONTWRITEBYTECODE": "1",
+              "PYTHONHASHSEED": "0"}
 
 
 def env_prefix(env: dict) -> str:

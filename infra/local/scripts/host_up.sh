@@ -4,7 +4,7 @@
 # address, started inside both so that everything run over SSH on this host inherits
 # the namespace and the CPU pinning. Idempotent: a second run changes nothing.
 # Env: LAB_NAME HOST NETNS VETH BRIDGE ADDRESS (a.b.c.d/len) CPUS CGROUP HOST_DIR
-#      LAB_ROOT STATE_DIR
+#      LAB_ROOT STATE_DIR [TW_MAX]
 set -euo pipefail
 : "${LAB_NAME:?}" "${HOST:?}" "${NETNS:?}" "${VETH:?}" "${BRIDGE:?}" "${ADDRESS:?}" \
   "${CPUS:?}" "${CGROUP:?}" "${HOST_DIR:?}" "${LAB_ROOT:?}" "${STATE_DIR:?}"
@@ -40,6 +40,8 @@ ip link set dev "$VETH" up
 ip -n "$NETNS" addr replace "$ADDRESS" dev eth0
 ip -n "$NETNS" link set dev eth0 up
 # No default route on purpose: lab hosts reach the lab subnet and nothing else.
+# TIME_WAIT bounded (variables.tf time_wait_max): no drift of connect() cost through a run.
+ip netns exec "$NETNS" sysctl -qw "net.ipv4.tcp_max_tw_buckets=${TW_MAX:-256}"
 
 # --- sshd: own host key, authorized_keys, config, pid file -----------------------
 if [ ! -s "$hostkey" ] || [ ! -s "$hostkey.pub" ]; then

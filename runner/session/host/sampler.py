@@ -12,7 +12,8 @@ exited), threads, voluntary and involuntary context switches and open file
 descriptors; and, with --port, the established TCP connections to that local
 port (one read of /proc/net/tcp{,6} per sample: psutil's per-process
 connection listing parses the whole table once per process and cost 17 % of
-a core under Locust's hundreds of connections). The last line is {"summary": ...} with CPU as
+a core under Locust's hundreds of connections; `ss` forked every second
+cost the measured CPU more than reading the table here). The last line is {"summary": ...} with CPU as
 a percentage of one core computed from CPU-time deltas over the wall time (not
 from averaging instantaneous readings), and the sampler's own CPU cost so that
 the observer's effect is on record. In exec mode the summary also holds the
@@ -39,16 +40,24 @@ import psutil
 
 
 def established(port):
-    """Established TCP connections whose local port is `port`, counted by the
-    kernel (ss over netlink, state-filtered): reading /proc/net/tcp instead
-    means parsing every TIME_WAIT socket too, tens of thousands of lines
-    after a minute of gunicorn sync closing each connection."""
-    try:
-        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
-                             capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return sum(1 for line in out.splitlines() if line.strip())
+    """Established TCP connections whose local port is `port`, from
+    /proc/net/tcp{,6} of this host's namespace, read in this process (no
+    `ss` child forked every second on the measured CPU). The lab bounds
+    TIME_WAIT (infra/local time_wait_max), so the tables stay short even
+    after a minute of a server closing every connection."""
+    want, count = f":{port:04X}", 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)                      # the header
+                for line in f:
+                    fields = line.split(None, 4)
+                    # local address "0100007F:1F40", state "01" = ESTABLISHED
+                    if len(fields) > 3 and fields[3] == "01" and fields[1].endswith(want):
+                        count += 1
+        except OSError:
+            continue
+    return count
 
 
 # /proc/stat's per-CPU fields (jiffies), in the kernel's order.
@@ -94,7 +103,7 @@ def run_delay_s(pid):
 class Tree:
     """CPU-time and memory bookkeeping for a process and its descendants."""
 
-    def __init__(self, root_pid, detail=True, port=None, detail_every=5, track_run_delay=False):
+    def __init__(self, root_pid, detail=True, port=None, detail_every=2, track_run_delay=False):
         self.root = psutil.Process(root_pid)
         self.track_run_delay = track_run_delay
         self.run_delay_first = run_delay_s(root_pid) if track_run_delay else None
@@ -239,7 +248,7 @@ def main(argv=None):
     e.add_argument("cmd", nargs=argparse.REMAINDER)
     for p in (t, e):
         p.add_argument("--out", required=True)
-        p.add_argument("--interval", type=float, default=0.2)
+        p.add_argument("--interval", type=float, default=0.5)
         p.add_argument("--no-detail", action="store_true")
     args = parser.parse_args(argv)
 
