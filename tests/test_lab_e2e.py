@@ -49,6 +49,9 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     # The server ran with exactly the recorded environment, nothing of the SSH session's.
     assert manifest["protocol"]["server_env"]["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
     assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"   # fixed, on record
+    # The settle check read both hosts' CPUs before the first window.
+    assert {"server", "client"} <= set(manifest["settle"])
+    assert all(0 <= b <= 1 for seen in manifest["settle"].values() for b in seen["busy"])
     assert manifest["matrix_sha256"] == hashlib.sha256(MATRIX.read_bytes()).hexdigest()
     # Where each load generator came from, with the hash of the binary run.
     generators = manifest["tools"]["load_generators"]["client"]

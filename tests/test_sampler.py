@@ -129,3 +129,31 @@ def test_a_load_generator_sharing_its_cpu_is_seen_waiting_and_the_window_flagged
 def test_a_sleeping_load_generator_does_not_wait_for_its_cpu(tmp_path):
     s = run_pinned_exec(tmp_path, IDLE, hog=False)
     assert s["run_delay_s"] / s["wall_s"] < health.RUN_DELAY_MAX, s
+
+
+def settle(*args, cpu=None):
+    cmd = [sys.executable, str(SAMPLER), "settle", *args]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
+    return json.loads(out)
+
+
+def test_settle_sees_a_busy_cpu_and_gives_up_at_its_timeout():
+    cpu = max(os.sched_getaffinity(0))
+    hog = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", HOG])
+    try:
+        start = time.monotonic()
+        seen = settle("--max-busy", "0.5", "--every", "0.3", "--timeout", "1", cpu=cpu)
+        waited = time.monotonic() - start
+    finally:
+        hog.kill()
+        hog.wait()
+    assert seen["settled"] is False and seen["cpus"] == [cpu]
+    assert min(seen["busy"]) > 0.8, seen          # the hog held the CPU throughout
+    assert 1.0 <= seen["after_s"] < 2.0 and waited < 5
+
+
+def test_settle_returns_at_the_first_quiet_reading():
+    seen = settle("--max-busy", "1.0", "--every", "0.2", "--timeout", "5")
+    assert seen["settled"] is True and len(seen["busy"]) == 1 and seen["after_s"] < 1

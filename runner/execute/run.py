@@ -46,6 +46,7 @@ from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matr
 from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
+from runner.session.settle import MAX_BUSY, settle_hosts
 from runner.session.server import SERVER_ENV, reap_stale_servers
 from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
 
@@ -308,6 +309,12 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                                db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
         if stale := reap_stale_servers(ctx):
             ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
+        base["settle"] = settle_hosts(ctx)
+        for role, seen in base["settle"].items():
+            if not seen.get("settled"):
+                ui.warn(f"{role} host did not settle: CPUs busy {seen.get('busy', ['?'])[-1]}"
+                        f" after {seen.get('after_s', '?')} s (limit {MAX_BUSY:.0%}; "
+                        f"{seen.get('error', 'recorded in the manifest')})")
         runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
         for names in phases(matrix):
             order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)

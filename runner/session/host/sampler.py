@@ -4,7 +4,9 @@
   sampler.py tree --pid PID --out FILE [--interval S] [--max-seconds N]
       samples PID and all its descendants until SIGTERM/SIGINT or N seconds;
   sampler.py exec --out FILE --stdout FILE [--interval S] -- CMD ARGS...
-      runs CMD (e.g. wrk), samples it until it exits, and exits with its code.
+      runs CMD (e.g. wrk), samples it until it exits, and exits with its code;
+  sampler.py settle [--max-busy 0.1] [--every 1] [--timeout 30]
+      waits until the host's CPUs are quiet and prints what it saw (JSON).
 
 Each line of FILE is one sample (JSON) with, per process of the tree: CPU
 seconds, RSS and USS (unique set size: the memory freed if that process
@@ -236,6 +238,31 @@ def observe(tree, out, interval, until):
     return summary
 
 
+def busy_share(cpus, seconds):
+    """Share of `cpus`' time that was busy (not idle or iowait) over `seconds`."""
+    first = cpu_stat(cpus)
+    time.sleep(seconds)
+    last = cpu_stat(cpus)
+    delta = {k: last[k] - first[k] for k in STAT_FIELDS}
+    total = sum(delta.values())
+    return (total - delta["idle"] - delta["iowait"]) / total if total else 0.0
+
+
+def settle(max_busy, every, timeout):
+    """Wait until this host's CPUs are quiet (busy <= max_busy over `every`
+    s), at most `timeout` s: what the install left running (compiling,
+    writing caches) must not land in the first windows."""
+    cpus = sorted(os.sched_getaffinity(0))
+    start = time.monotonic()
+    readings = []
+    while True:
+        readings.append(round(busy_share(cpus, every), 4))
+        waited = time.monotonic() - start
+        if readings[-1] <= max_busy or waited >= timeout:
+            return {"settled": readings[-1] <= max_busy, "after_s": round(waited, 2),
+                    "cpus": cpus, "max_busy": max_busy, "busy": readings}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -250,7 +277,14 @@ def main(argv=None):
         p.add_argument("--out", required=True)
         p.add_argument("--interval", type=float, default=0.5)
         p.add_argument("--no-detail", action="store_true")
+    q = sub.add_parser("settle")
+    q.add_argument("--max-busy", type=float, default=0.10)
+    q.add_argument("--every", type=float, default=1.0)
+    q.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
+    if args.mode == "settle":
+        print(json.dumps(settle(args.max_busy, args.every, args.timeout)))
+        return 0
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
