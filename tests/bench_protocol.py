@@ -4,8 +4,10 @@
 
 1. The sampler's cost: its own CPU on the server host (percent of one core)
    while it watches a server under single-client load.
-2. Single-client p50 with the server sampler on vs off: windows alternate on
-   one fresh uvicorn server (DRF view), so the only difference is the sampler.
+2. The observer effect: single-client p50 of a measured window (both
+   samplers, the window's bookkeeping) vs plain wrk on the same fresh uvicorn
+   server (DRF view), in blocks of one window each, order alternating; the
+   paired log ratio's mean and 95 % t-interval (analysis/paired.py).
 3. The load generator's capacity against the server's peak: wrk at 64
    connections against the raw WSGI and ASGI apps (no Django) on one worker;
    capacity = requests/s divided by wrk's share of its cores.
@@ -30,7 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from analysis import paired
 
 from runner import REPO_ROOT
 
@@ -41,7 +46,7 @@ from runner.lab.inventory import load_lab
 from runner.matrix.locks import resolve_matrix
 from runner.matrix.expand import load_matrix
 from runner.core.model import Variant
-from runner.session.session import Context, Session
+from runner.session.session import SAMPLER_INTERVAL_S, Context, Session
 from runner.scenarios.wrk_window import wrk_window
 from runner.catalog.servers import SERVERS
 from runner.lab.ssh import connect
@@ -163,10 +168,14 @@ def main(argv=None):
     # one, which makes its single-client windows bimodal (see README).
     on_off = sampler_on_off(ctx, by[("uvicorn", "drf")], args.reps, args.seconds)
     on, off = statistics.median(on_off["on"]), statistics.median(on_off["off"])
+    effect = paired.pair_test(np.log(np.array(on_off["on"]) / np.array(on_off["off"])))
+    observer = (f"{(effect['ratio'] - 1) * 100:+.2f} % [{(effect['ratio_low'] - 1) * 100:+.2f},"
+                f" {(effect['ratio_high'] - 1) * 100:+.2f}]")
     if args.only_sampler:
         print(f"uvicorn drf, server CPU {server.cpus}, client CPU {client.cpus}: sampler "
-              f"{statistics.median(on_off['sampler_cpu']):.2f} % of a core; p50 on {on:.3f} vs off "
-              f"{off:.3f} ms ({(on / off - 1) * 100:+.1f} %), {args.reps}+{args.reps} alternating windows")
+              f"{statistics.median(on_off['sampler_cpu']):.2f} % of a core; observer effect on "
+              f"p50 {observer} (paired, 95 % interval; medians {on:.3f} vs {off:.3f} ms), "
+              f"{args.reps} blocks of one window each way")
         print(json.dumps(on_off))
         return
     df = pd.read_parquet(run_dir / "results.parquet")
@@ -180,9 +189,9 @@ def main(argv=None):
     cpus = f"server CPU {server.cpus}, client CPU {client.cpus}"
     rows = [
         ("sampler CPU (server host, % of one core)", f"{statistics.median(on_off['sampler_cpu']):.2f} %",
-         "<= 1 %", f"median of {len(on_off['sampler_cpu'])} windows, interval 0.2 s"),
-        ("single-client p50, sampler on vs off", f"{on:.3f} vs {off:.3f} ms ({(on / off - 1) * 100:+.1f} %)",
-         "< 2 %", f"{len(on_off['on'])}+{len(on_off['off'])} alternating windows on one server"),
+         "<= 1 %", f"median of {len(on_off['sampler_cpu'])} windows, interval {SAMPLER_INTERVAL_S} s"),
+        ("observer effect on single-client p50 (paired)", observer,
+         "<= 1 %", f"{len(on_off['on'])} blocks of one window each way on one server"),
     ]
     for srv, c in caps.items():
         rows.append((f"wrk capacity vs {srv} peak",
