@@ -83,7 +83,7 @@ blockquote { border-left: 4px solid #c33; margin: 1em 0; padding: .2em 1em; back
 def build_html(run_dir: str | Path) -> str:
     """Return report.html of the run folder ``run_dir`` as a string."""
     samples, manifest = load_run(run_dir)
-    return render_html(_Facts(samples, manifest), samples)
+    return render_html(_Facts(samples, manifest, Path(run_dir).resolve()), samples)
 
 
 def render_html(facts: _Facts, samples: pd.DataFrame) -> str:
@@ -122,7 +122,7 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path, list[tuple[str, pd.D
     ``report.console_tables`` gives), for the CLI to print (`lab report`)."""
     folder = Path(run_dir).resolve()
     samples, manifest = load_run(folder)
-    facts = _Facts(samples, manifest)
+    facts = _Facts(samples, manifest, folder)
     return (write_file(folder, REPORT_NAME, render_markdown(facts)),
             write_file(folder, HTML_NAME, render_html(facts, samples)),
             list(facts.tables.items()))

@@ -24,6 +24,7 @@ from analysis.attribution import attribution, attribution_lines, attribution_tab
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
 from analysis.scenarios import scenario_order, scenario_sections
+from analysis import tails
 from analysis.health import health_check
 from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
 from analysis.stats import (
@@ -67,7 +68,7 @@ _FAILED_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", "scenario", "variant", "r
 def build_report(run_dir: str | Path) -> str:
     """Return the markdown report of the run folder ``run_dir``."""
     samples, manifest = load_run(run_dir)
-    return render_markdown(_Facts(samples, manifest))
+    return render_markdown(_Facts(samples, manifest, Path(run_dir).resolve()))
 
 
 def head_lines(facts: "_Facts") -> list[str]:
@@ -111,6 +112,7 @@ def top_lines(facts: "_Facts") -> list[str]:
                              facts.unjudged)
     if facts.paired is not None:
         lines += paired.lines(facts.paired)
+    lines += tails.lines(facts.tails)
     if facts.attribution_asked:
         lines += attribution_lines(facts.attribution, facts.attribution_missing)
     return lines
@@ -168,8 +170,11 @@ def console_tables(run_dir: str | Path) -> list[tuple[str, pd.DataFrame]]:
 class _Facts:
     """Numbers and display tables of one run, shared by report and CLI."""
 
-    def __init__(self, samples: pd.DataFrame, manifest: dict):
+    def __init__(self, samples: pd.DataFrame, manifest: dict, run_dir: Path | None = None):
         self.manifest = manifest
+        # Pooled tails need the raw histograms: only with the run folder at hand.
+        self.tails = (tails.pooled_tails(run_dir, manifest) if run_dir is not None
+                      else pd.DataFrame(columns=tails.COLUMNS))
         self.baseline = manifest.get("baseline_server")
         if not self.baseline:
             raise ValueError(f"manifest of run {manifest.get('run_id')!r} has no baseline_server")

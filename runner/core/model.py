@@ -65,6 +65,9 @@ CALIBRATION_PLAN_NAME = "calibration-plan.yaml"
 CALIBRATION_NAME = "calibration.json"
 LOCKS_DIR = "locks"
 RAW_DIR = "raw"
+# A wrk window's real latency samples, {"µs": count}, in its raw folder: the
+# report pools them per cell for tails (analysis/tails.py).
+LATENCY_HISTOGRAM_SUFFIX = "-latency-us.json"
 
 # A run's status, as manifest.json says it.
 RUN_RUNNING, RUN_COMPLETE, RUN_INTERRUPTED, RUN_FAILED = "running", "complete", "interrupted", "failed"

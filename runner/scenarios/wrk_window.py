@@ -4,7 +4,11 @@ the client saturation flag with Little's law). Shared by the wrk scenarios
 (single-client, concurrency, memory); not a scenario itself."""
 from __future__ import annotations
 
+import json
+
 from runner.core.cpus import parse_cpu_list
+from runner.core.files import write_atomic
+from runner.core.model import LATENCY_HISTOGRAM_SUFFIX
 from runner.core.errors import StepFailed
 from runner.session.session import Session
 from runner.tools import wrk
@@ -37,6 +41,9 @@ def wrk_window(session: Session, tag: str, path: str, seconds: float, connection
         raise StepFailed(str(exc)) from None
     if result.requests == 0:
         raise StepFailed(f"wrk completed no request in the measured window ({tag})")
+    # The window's real samples, for tails pooled over windows (analysis/tails.py).
+    write_atomic(session.local_dir / f"{tag}{LATENCY_HISTOGRAM_SUFFIX}",
+                 json.dumps({str(k): v for k, v in sorted(result.histogram_us.items())}))
     lat = result.latency_ms
     metrics = {
         "latency_p50": (lat["p50"], "ms"), "latency_p90": (lat["p90"], "ms"),

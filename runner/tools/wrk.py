@@ -46,6 +46,7 @@ class WrkResult:
     latency_ms: dict          # min, max, mean, stdev, p50, p75, p90, p99, p99.9 of the real samples
     samples: int              # real samples: requests completed within the timeout
     synthetic_samples: int    # what wrk's correction had added (removed here)
+    histogram_us: dict = None  # the real samples: {latency µs: count}
 
     @property
     def requests_per_s(self) -> float:
@@ -152,7 +153,7 @@ def parse(output: str, connections: int = 1) -> WrkResult:
     return WrkResult(requests=requests, duration_s=duration_us / 1e6,
                      errors=sum(errors.values()), error_counts=errors,
                      latency_ms=summary_ms(real), samples=samples,
-                     synthetic_samples=sum(seen.values()) - samples)
+                     synthetic_samples=sum(seen.values()) - samples, histogram_us=real)
 
 
 def reported_rps(output: str) -> float | None:
