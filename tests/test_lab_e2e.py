@@ -124,6 +124,13 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     for f in manifest["files"]:
         assert (run_dir / f).is_file()
     assert (run_dir / "report.md").read_text().count("gunicorn-sync") >= 2
+    # Each window kept its real samples; the report pools them per cell.
+    for rep in manifest["timings"]["repetitions"]:
+        hist = json.loads((run_dir / rep["raw"] / "measured-latency-us.json").read_text())
+        window = windows.xs(rep["cell_id"], level="cell_id").xs(rep["repetition"],
+                                                              level="repetition")
+        assert sum(hist.values()) == int(window["latency_samples"].iloc[0])
+    assert "## Tails from pooled histograms" in (run_dir / "report.md").read_text()
 
     # A broken server: the cell fails with its log kept, the other cell still runs,
     # and nothing is reinstalled (the venvs are complete).
