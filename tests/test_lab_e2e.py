@@ -163,8 +163,12 @@ def lab_processes_of_servers() -> list[str]:
 
 def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_factory):
     results = tmp_path_factory.mktemp("interrupted")
+    # SIGINT back to its default in the child: started from a background job
+    # (`make test &` in a script), it would inherit SIGINT ignored, as POSIX
+    # asks, and a Ctrl-C could not reach it.
     proc = subprocess.Popen(LAB_CMD + ["run", str(MATRIX), "--lab", LAB, "--results", str(results)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Wait until a first repetition has landed, then interrupt mid-run.
         deadline = time.monotonic() + 300
