@@ -43,10 +43,15 @@ def health_check(samples: pd.DataFrame, manifest: dict, where) -> str:
     limits = (f"other load > {thresholds['other_max']:.0%} or steal > "
               f"{thresholds['steal_max']:.0%} of a host's CPUs, or the load generator waiting"
               f" for its CPU > {thresholds['run_delay_max']:.0%} of the window")
+    attempts = samples.loc[samples["metric"] == "window_attempts", "value"]
+    again = (f" {int((attempts > 1).sum())} of {len(attempts)} windows were measured again"
+             f" after a disturbed attempt (at most {int(attempts.max())} attempts seen; the"
+             " attempts set aside are kept in raw/ as disturbed<k>-*)."
+             if (attempts > 1).any() else "")
     bad = disturbed_windows(samples, thresholds)
     if bad.empty:
-        return f"Window health: no measured window was disturbed ({limits})."
+        return f"Window health: no measured window was disturbed ({limits}).{again}"
     listed = "; ".join(f"{where(row)} repetition {row['repetition']}: {row['reasons']}"
                        for row in bad.to_dict("records"))
     return (f"**Disturbed windows** ({len(bad)}; {limits}): {listed}. Their figures are kept"
-            " and counted; read them with this in mind.")
+            f" and counted; read them with this in mind.{again}")

@@ -65,7 +65,7 @@ GENERIC_HIDDEN = (
     "client_saturated", "littles_law_ratio", "client_cpu_peak_share",
     "client_cpu_other_share", "client_cpu_steal_share", "client_cpu_softirq_share",
     "client_run_delay_share", "server_cpu_other_share", "server_cpu_steal_share",
-    "server_cpu_softirq_share", "window_disturbed",
+    "server_cpu_softirq_share", "window_disturbed", "window_attempts",
 )
 # psutil columns a generic table shows after the scenario's own metrics.
 GENERIC_WINDOW = ("server_cpu_percent", "server_rss_mb", "server_uss_mb", "client_cpu_percent")

@@ -87,3 +87,42 @@ def test_the_report_names_each_disturbed_window_and_the_figure_that_crossed_the_
     quiet = health_check(samples[samples["repetition"] == 0], manifest, lambda r: r["server"])
     assert quiet.startswith("Window health: no measured window was disturbed")
     assert "predates" in health_check(samples, {"protocol": {}}, lambda r: "")
+
+
+class Windows:
+    """A scenario whose windows come out disturbed `disturbed` times first,
+    writing its raw file each time as the real ones do."""
+
+    def __init__(self, disturbed: int, remeasure: bool = True):
+        self.left, self.remeasure_disturbed, self.calls = disturbed, remeasure, 0
+
+    def measure(self, session, params, variant):
+        self.calls += 1
+        (session.local_dir / "measured-out.txt").write_text(f"attempt {self.calls}")
+        flag = 1.0 if self.left > 0 else 0.0
+        self.left -= 1
+        return {"latency_p50": (float(self.calls), "ms"), "window_disturbed": (flag, "flag")}
+
+
+def test_a_disturbed_window_is_measured_again_and_the_set_aside_attempt_kept(tmp_path):
+    from types import SimpleNamespace
+
+    from runner.execute.repetition import MAX_WINDOW_ATTEMPTS, measure_until_quiet
+
+    session = SimpleNamespace(local_dir=tmp_path)
+    plugin = Windows(disturbed=1)
+    m = measure_until_quiet(session, plugin, None, None)
+    assert m["latency_p50"] == (2.0, "ms") and m["window_attempts"] == (2.0, "count")
+    assert m["window_disturbed"] == (0.0, "flag")
+    assert (tmp_path / "disturbed1-measured-out.txt").read_text() == "attempt 1"
+    assert (tmp_path / "measured-out.txt").read_text() == "attempt 2"
+    # Bounded: a window disturbed every time is measured MAX times, then flagged.
+    always = Windows(disturbed=99)
+    (tmp_path / "x").mkdir()
+    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "x"), always, None, None)
+    assert always.calls == MAX_WINDOW_ATTEMPTS and m["window_disturbed"] == (1.0, "flag")
+    # A scenario that does not re-measure keeps its one window, flagged.
+    once = Windows(disturbed=1, remeasure=False)
+    (tmp_path / "y").mkdir()
+    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "y"), once, None, None)
+    assert once.calls == 1 and "window_attempts" not in m

@@ -109,6 +109,7 @@ METRIC_UNITS = {
     "client_cpu_softirq_share": "ratio", "client_run_delay_share": "ratio",
     "server_cpu_other_share": "ratio", "server_cpu_steal_share": "ratio",
     "server_cpu_softirq_share": "ratio", "window_disturbed": "flag",
+    "window_attempts": "count",
     "window_s": "s", "server_sampler_max_gap_s": "s", "ready_after_s": "s",
     "runner_overhead_s": "s",
 }

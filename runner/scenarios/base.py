@@ -35,6 +35,10 @@ class Scenario:
     # (fixed-rate needs the peak that `concurrency` measured) runs after it.
     after: ClassVar[tuple[str, ...]] = ()
     warmup: ClassVar[bool] = True   # run the protocol's wrk warm-up first
+    # A window flagged disturbed (runner/session/health.py) is measured
+    # again on the same warm server, up to the protocol's bound: only for
+    # scenarios whose window leaves the server as it found it.
+    remeasure_disturbed: ClassVar[bool] = False
 
     def exclusion(self, spec, params) -> str | None:
         # A view whose app needs one scenario's services (polls: PostgreSQL).

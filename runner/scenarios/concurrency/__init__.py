@@ -22,6 +22,7 @@ class Params(BaseModel):
 class Concurrency(Scenario):
     name = "concurrency"
     Params = Params
+    remeasure_disturbed = True
     latency_model = LATENCY_MODEL
 
     def variants(self, params, prior):

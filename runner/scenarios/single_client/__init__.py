@@ -22,6 +22,7 @@ class Params(BaseModel):
 class SingleClient(Scenario):
     name = "single-client"
     Params = Params
+    remeasure_disturbed = True
     latency_model = wrk.LATENCY_MODEL.format(connections=1, threads=1)
 
     def latency_models(self):
