@@ -107,11 +107,11 @@ class Windows:
 def test_a_disturbed_window_is_measured_again_and_the_set_aside_attempt_kept(tmp_path):
     from types import SimpleNamespace
 
-    from runner.execute.repetition import MAX_WINDOW_ATTEMPTS, measure_until_quiet
+    from runner.execute.repetition import measure_until_quiet
 
     session = SimpleNamespace(local_dir=tmp_path)
     plugin = Windows(disturbed=1)
-    m = measure_until_quiet(session, plugin, None, None)
+    m = measure_until_quiet(session, plugin, None, None, 3)
     assert m["latency_p50"] == (2.0, "ms") and m["window_attempts"] == (2.0, "count")
     assert m["window_disturbed"] == (0.0, "flag")
     assert (tmp_path / "disturbed1-measured-out.txt").read_text() == "attempt 1"
@@ -119,10 +119,10 @@ def test_a_disturbed_window_is_measured_again_and_the_set_aside_attempt_kept(tmp
     # Bounded: a window disturbed every time is measured MAX times, then flagged.
     always = Windows(disturbed=99)
     (tmp_path / "x").mkdir()
-    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "x"), always, None, None)
-    assert always.calls == MAX_WINDOW_ATTEMPTS and m["window_disturbed"] == (1.0, "flag")
+    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "x"), always, None, None, 3)
+    assert always.calls == 3 and m["window_disturbed"] == (1.0, "flag")
     # A scenario that does not re-measure keeps its one window, flagged.
     once = Windows(disturbed=1, remeasure=False)
     (tmp_path / "y").mkdir()
-    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "y"), once, None, None)
+    m = measure_until_quiet(SimpleNamespace(local_dir=tmp_path / "y"), once, None, None, 3)
     assert once.calls == 1 and "window_attempts" not in m

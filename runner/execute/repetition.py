@@ -58,19 +58,18 @@ def check_cpus(ctx: Context, session: Session) -> dict:
     return observed
 
 
-# A disturbed window is measured at most this many times in all; the last
-# one counts (flagged if it is still disturbed), the others are kept aside.
-MAX_WINDOW_ATTEMPTS = 3
 DISCARDED_PREFIX = "disturbed"
 
 
-def measure_until_quiet(session: Session, plugin, params, variant: Variant) -> dict:
+def measure_until_quiet(session: Session, plugin, params, variant: Variant,
+                        max_attempts: int) -> dict:
     """The scenario's measured window, measured again while window health
-    flags it disturbed (bounded). The files of an attempt set aside are
-    renamed `disturbed<k>-...` in the raw folder, never overwritten."""
+    flags it disturbed, `max_attempts` times at most in all; the last one
+    counts (flagged if still disturbed). The files of an attempt set aside
+    are renamed `disturbed<k>-...` in the raw folder, never overwritten."""
     attempts = 1
     metrics = plugin.measure(session, params, variant)
-    while (plugin.remeasure_disturbed and attempts < MAX_WINDOW_ATTEMPTS
+    while (plugin.remeasure_disturbed and attempts < max_attempts
            and metrics.get("window_disturbed", (0.0,))[0] == 1.0):
         for path in session.local_dir.glob("measured*"):
             path.rename(path.with_name(f"{DISCARDED_PREFIX}{attempts}-{path.name}"))
@@ -119,7 +118,8 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
                 warm_up(ctx, session)
         mark("warmup")
         with phase("measured"):
-            outcome.metrics.update(measure_until_quiet(session, plugin, params, variant))
+            outcome.metrics.update(measure_until_quiet(session, plugin, params, variant,
+                                                       ctx.window_attempts))
         mark("measured")
         if session.last_window is not None:
             outcome.observed_cpus = check_cpus(ctx, session)

@@ -259,6 +259,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                      "repetitions": matrix.protocol.repetitions,
                      "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
                      "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
+                     "window_attempts": matrix.protocol.window_attempts,
                      "design": BLOCKS_DESIGN,
                      "latency_models": latency_models(matrix),
                      "sampler_interval_s": SAMPLER_INTERVAL_S, "port": PORT,
@@ -306,6 +307,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                                client_conn=connect(client_host),
                                warmup_s=matrix.protocol.warmup_s,
                                duration_s=matrix.protocol.duration_s,
+                               window_attempts=matrix.protocol.window_attempts,
                                db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
         if stale := reap_stale_servers(ctx):
             ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")

@@ -116,6 +116,11 @@ class Protocol(BaseModel):
         default=2, description="Whole seconds of load before the measured window (wrk takes whole seconds).")
     duration_s: Count = Field(default=5, description="Whole seconds in the measured window.")
     seed: Annotated[int, Strict()] = Field(default=1, description="Seed of the shuffled order.")
+    window_attempts: Annotated[int, Strict(), Field(ge=1, le=10)] = Field(
+        default=3,
+        description="How many times at most a window flagged disturbed (window health) is "
+                    "measured, in scenarios that re-measure (single-client, concurrency); 1: "
+                    "never again, the window is only flagged.")
     aa_control: Annotated[bool, Strict()] = Field(
         default=False,
         description="Also run every baseline-server cell a second time as its own cell (an "

@@ -56,6 +56,7 @@ class Context:
     duration_s: float
     port: int = PORT
     db_host: object = None   # where a scenario's database runs (user-ramp); None: the server host
+    window_attempts: int = 3  # at most, for a window flagged disturbed (protocol.window_attempts)
 
 
 @dataclass
