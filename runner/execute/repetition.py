@@ -110,7 +110,7 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
                                                  plugin.server_env(ctx, params))
         mark("start")
         with phase("primer"):
-            outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell), "s")
+            outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell, session.pid), "s")
             wait_for_workers(ctx, session.pid, cell.spec.workers)
         mark("ready_verify")
         if ctx.warmup_s > 0 and plugin.warmup:

@@ -21,6 +21,7 @@ from runner.session.session import PORT, Context, Session
 from runner.tools import wrk
 
 READY_TIMEOUT_S = 30.0
+READY_SLICE_S = 5.0     # the readiness probe's slice: a dead server is seen after one
 WORKERS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 # The server's whole environment (env -i): nothing of the SSH session's, so no
@@ -98,13 +99,26 @@ def reap_stale_servers(ctx: Context) -> str:
     return found
 
 
-def wait_ready(ctx: Context, cell) -> float:
+def wait_ready(ctx: Context, cell, pid: int | None = None) -> float:
+    """Seconds until the server answered with the exact expected bytes. The
+    probe waits in slices of READY_SLICE_S; between slices a server `pid`
+    that has exited fails at once rather than after the whole timeout."""
     view = VIEWS[cell.spec.view]
     url = f"http://{ctx.server_host.address}:{PORT}{view.path}"
-    res = run(ctx.client_conn,
-              probe_command(HostPaths.of(ctx.client_host), url, view, READY_TIMEOUT_S),
-              timeout=READY_TIMEOUT_S + 15, warn=True)
-    data = _json_tail(res.stdout)
+    waited, data = 0.0, {}
+    while waited < READY_TIMEOUT_S:
+        step = min(READY_SLICE_S, READY_TIMEOUT_S - waited)
+        res = run(ctx.client_conn, probe_command(HostPaths.of(ctx.client_host), url, view, step),
+                  timeout=step + 15, warn=True)
+        data = _json_tail(res.stdout)
+        if data.get("ready"):
+            data["ready_after_s"] = waited + float(data["ready_after_s"])
+            break
+        waited += step
+        if pid is not None and run(ctx.server_conn, f"kill -0 {pid}", timeout=15,
+                                   warn=True).return_code != 0:
+            raise StepFailed(f"server did not answer: it exited within {waited:g} s "
+                             f"(see its server.log; {data.get('error')})")
     if not data.get("ready"):
         raise StepFailed(f"server did not answer within {READY_TIMEOUT_S:g} s ({data.get('error')})")
     if not data.get("body_ok"):
