@@ -87,14 +87,11 @@ def netns_processes(name: str) -> dict[int, str]:
 
 
 def test_postgresql_that_cannot_start_fails_only_user_ramp(uramp, tmp_path):
-    # Something else holds PostgreSQL's address and port on the server host,
-    # so the playbook cannot start it (as after a crash or a port clash).
-    lab("install", "--lab", LAB, str(_write(tmp_path)))
-    subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-m", "fast",
-                    "-D", str(SERVER_ROOT / "postgres" / "data")], check=True, timeout=60,
-                   capture_output=True, cwd="/")
-    # `ip netns exec` execs python itself, so killing this pid frees the port;
-    # the sleep bounds it, and `lab down` would end it with the namespace.
+    # Something else holds PostgreSQL's address and port on the server host
+    # before the first configure, so the playbook cannot start it (as after a
+    # crash or a port clash). `ip netns exec` execs python itself, so killing
+    # this pid frees the port; the sleep bounds it, and `lab down` would end
+    # it with the namespace.
     squatter = subprocess.Popen(
         ["ip", "netns", "exec", f"djlab-{LAB}-server", "python3", "-c",
          "import socket, time; s = socket.socket(); "
@@ -161,8 +158,3 @@ def test_lab_down_leaves_no_postgresql_or_nginx(uramp):
     assert f"djlab-{LAB}-" not in netns
     assert not SERVER_ROOT.exists()
 
-
-def _write(tmp_path) -> Path:
-    matrix = tmp_path / "install.yaml"
-    matrix.write_text(textwrap.dedent(MATRIX))
-    return matrix
