@@ -52,6 +52,15 @@ def test_window_summary_refuses_a_window_the_sampler_did_not_cover():
         traces.window_summary(trace, start=1.0, end=4.0)
 
 
+def test_a_window_shorter_than_the_sampling_interval_is_covered_by_its_neighbours():
+    # 0.5 s samples, a 0.46 s io-mix window holding one sample: the samples
+    # on either side make the span (the sampler is not "missing").
+    trace = [sample(t, proc(10, cpu, 50)) for t, cpu in
+             [(0.0, 0.0), (0.5, 0.25), (1.0, 0.5), (1.5, 0.75)]]
+    s = traces.window_summary(trace, start=0.3, end=0.76)
+    assert s["samples"] == 3 and s["cpu_percent"] == pytest.approx(50.0)
+
+
 def test_a_late_sampler_is_bridged_by_the_samples_around_the_window():
     # A saturated host delayed the sampler: nothing inside the window, one
     # sample on each side. CPU is counted over the span that covers it.

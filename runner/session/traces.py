@@ -46,6 +46,10 @@ def cut(samples: list[dict], start: float, end: float, reach_s: float = 0.5) -> 
     inside = [s for s in samples if start <= s["t"] <= end]
     before = [s for s in samples if s["t"] < start][-1:]
     after = [s for s in samples if s["t"] > end][:1]
+    if len(inside) < 2:
+        # A window shorter than the sampler's interval (an io-mix batch):
+        # the samples on either side are the span that covers it.
+        return before + inside + after
     if inside and inside[0]["t"] - start <= reach_s:
         before = []
     if inside and end - inside[-1]["t"] <= reach_s:
