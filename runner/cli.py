@@ -112,8 +112,12 @@ def matrix_show(matrix: Path):
     _guard(go)
 
 
+ReconfigureOpt = typer.Option(
+    False, "--reconfigure", help="Run the whole playbook even if nothing changed since its last run.")
+
+
 @app.command("install")
-def install_cmd(matrix: Path, lab: str = LabOpt):
+def install_cmd(matrix: Path, lab: str = LabOpt, reconfigure: bool = ReconfigureOpt):
     """Resolve a matrix and install every cell's environment on the lab, without
     measuring: prints what was installed, left alone, failed or excluded."""
     from runner.execute.run import install, require_cells, resolve
@@ -128,7 +132,7 @@ def install_cmd(matrix: Path, lab: str = LabOpt):
         require_cells(m, cells, exclusions)
         log = target_of(lab)[0].state_dir(lab) / "logs" / f"install-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
         start = time.monotonic()
-        runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui)
+        runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui, reconfigure)
         ui.info(f"{len(runnable) - len(failed)} cells ready on lab {lab!r} in "
                 f"{time.monotonic() - start:.1f} s; {len(failed)} failed; "
                 f"{len(exclusions)} excluded; ansible log: {log}")
@@ -148,12 +152,14 @@ def matrix_schema():
 
 @app.command()
 def run(matrix: Path, lab: str = LabOpt,
-        results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
+        results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders."),
+        reconfigure: bool = ReconfigureOpt):
     """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
     from runner.execute.run import run_matrix
 
     def go():
-        run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui)
+        run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui,
+                             reconfigure=reconfigure)
         _print_report(run_dir)
         ui.info(f"results: {run_dir}")
     _guard(go)

@@ -17,3 +17,25 @@ def test_failure_summary_without_recognisable_lines(tmp_path):
     log = tmp_path / "a.log"
     log.write_text("PLAY RECAP\nserver : ok=1 changed=0 unreachable=0 failed=1\n")
     assert failure_summary(log) == "see the log"
+
+
+def test_the_fingerprint_follows_what_the_hosts_get_but_not_the_environments(tmp_path):
+    from runner.lab.configure import fast_path, inputs_fingerprint
+    from runner.lab.inventory import Lab
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+    lab = Lab("t", inventory, {"lab_state_dir": str(tmp_path)}, {})
+    files = {"lab_scenario_files": [{"src": "a.js", "name": "a.js"}]}
+    base = inputs_fingerprint(lab, {**files, "lab_envs": [{"env_id": "a"}]})
+    # Other environments are checked on the host, not here.
+    assert inputs_fingerprint(lab, {**files, "lab_envs": [{"env_id": "b"}]}) == base
+    assert inputs_fingerprint(lab, {"lab_scenario_files": [], "lab_envs": []}) != base
+    inventory.write_text("all: {hosts: {}}\n")
+    changed = inputs_fingerprint(lab, {**files, "lab_envs": []})
+    assert changed != base
+    # Without a record of a successful playbook run there is no fast path,
+    # and a record of other inputs does not count.
+    assert "no successful playbook run" in fast_path(lab, files, changed)
+    (tmp_path / "configured.json").write_text('{"fingerprint": "%s", "token": "t"}' % base)
+    assert "changed" in fast_path(lab, files, changed)

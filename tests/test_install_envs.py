@@ -73,3 +73,30 @@ def test_an_exact_env_is_left_alone_and_a_changed_or_cut_short_one_rebuilt(tmp_p
     report = install(tmp_path, wh, [env("a", edited)])
     assert report["a"]["status"] == "installed"
     assert not (tmp_path / "envs" / "a" / "venv" / "keep").exists()
+
+
+def if_complete(tmp_path, envs):
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    return subprocess.run([sys.executable, str(SCRIPT), "--if-complete", str(tmp_path / "envs"),
+                           str(tmp_path / "envs.json")], capture_output=True, text=True, timeout=120)
+
+
+def test_the_fast_path_reports_complete_envs_and_builds_nothing_when_one_is_not(tmp_path, wheelhouse):
+    wh, lock = wheelhouse
+    # Before any full run there is no kept spec: not complete.
+    assert if_complete(tmp_path, [env("a", lock)]).returncode == 3
+    full = install(tmp_path, wh, [env("a", lock), env("b", lock), env("nopy", lock, "3.99")])
+    out = if_complete(tmp_path, [env("a", lock), env("nopy", lock, "3.99")])
+    assert out.returncode == 0, out.stderr
+    fast = json.loads(out.stdout)["envs"]
+    assert fast["a"]["status"] == "unchanged" and fast["a"]["freeze"] == full["a"]["freeze"]
+    assert fast["nopy"]["status"] == "no-python"
+    # A cut-short env, an env never built, and a changed lock all send the
+    # runner back to the playbook, and the fast path builds none of them.
+    (tmp_path / "envs" / "b" / "venv" / ".lab-complete").unlink()
+    edited = lock.replace("six==1.16.0", "six==1.16.0 ")
+    for envs in ([env("a", lock), env("b", lock)], [env("c", lock)], [env("a", edited)]):
+        out = if_complete(tmp_path, envs)
+        assert out.returncode == 3 and out.stdout == "", (envs, out)
+    assert not (tmp_path / "envs" / "b" / "venv" / ".lab-complete").exists()
+    assert not (tmp_path / "envs" / "c").exists()

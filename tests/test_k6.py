@@ -199,7 +199,7 @@ def test_matrix_defaults_to_four_fractions_of_the_peak(write_matrix):
 @pytest.mark.parametrize("section,message", [
     ("{rates: [0, 5]}", "scenarios.fixed-rate.rates[0]: must be >= 1, got 0"),
     ("{rates: [-200]}", "scenarios.fixed-rate.rates[0]: must be >= 1, got -200"),
-    ("{fractions: [0.5, 2.0]}", "scenarios.fixed-rate.fractions[1]: must be <= 1.5, got 2.0"),
+    ("{fractions: [0.5, 3.5]}", "scenarios.fixed-rate.fractions[1]: must be <= 3.0, got 3.5"),
     ("{fractions: [-0.5]}", "scenarios.fixed-rate.fractions[0]: must be > 0.0, got -0.5"),
     ("{duration_s: 0}", "scenarios.fixed-rate.duration_s: must be >= 1, got 0"),
     ("{rates: [100, 100]}", "scenarios.fixed-rate.rates: each value at most once"),

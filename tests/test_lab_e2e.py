@@ -46,6 +46,7 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+    assert manifest["configure"]["mode"] == "playbook"     # the lab's first configure
     # The server ran with exactly the recorded environment, nothing of the SSH session's.
     assert manifest["protocol"]["server_env"]["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
     assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"   # fixed, on record
@@ -138,11 +139,14 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     cells = [c for c in cells if not c["aa_twin_of"]]
     server_root = inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"]
     (Path(server_root) / "envs" / uvicorn_cell["env_id"] / "venv" / "bin" / "uvicorn").unlink()
-    lab("run", str(MATRIX), "--lab", LAB, "--results", str(results))
+    # --reconfigure: the whole playbook runs again, and changes nothing.
+    lab("run", str(MATRIX), "--lab", LAB, "--results", str(results), "--reconfigure")
     second = [p for p in run_folders(results) if p != run_dir]
     assert len(second) == 1
     m2 = json.loads((second[0] / "manifest.json").read_text())
     assert m2["status"] == "complete"
+    assert m2["configure"] == {"mode": "playbook", "why": "asked (--reconfigure)"}
+    assert set(m2["ansible_recap"]) == {"server", "client"}
     assert all(r["changed"] == 0 for r in m2["ansible_recap"].values()), m2["ansible_recap"]
     by_server = {c["server"]: c for c in m2["cells"]}
     assert by_server["gunicorn-sync"]["status"] == "ok"
@@ -192,6 +196,9 @@ def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_fa
     (run_dir,) = run_folders(results)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
+    # The last test left a venv without its marker: the fast path saw it.
+    assert manifest["configure"]["why"] == ("an environment asked for is missing or incomplete "
+                                            "on the server host"), manifest["configure"]
     assert len(pd.read_parquet(run_dir / "results.parquet")) > 0
     assert lab_processes_of_servers() == []
     time.sleep(2)   # a server whose start was in flight at Ctrl-C would show up late
@@ -234,6 +241,7 @@ def test_cells_differing_only_in_asgiref_are_installed_and_measured(lab_up, tmp_
     broken = cells[0]["env_id"]
     (server_root / "envs" / broken / "venv" / ".lab-complete").unlink()
     out = " ".join(lab("install", str(ASGIREF_MATRIX), "--lab", LAB).stdout.split())
+    assert "playbook ran (an environment asked for is missing or incomplete" in out, out
     assert "environments: 1 installed, 2 no-python, 1 unchanged" in out, out
     assert "2 cells ready" in out and "2 excluded" in out
     # (That a second playbook run changes nothing is checked by the run test.)

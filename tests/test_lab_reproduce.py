@@ -57,6 +57,11 @@ def test_archive_verify_reproduce_compare(lab_up, tmp_path_factory):
 
     new = json.loads((again / "manifest.json").read_text())
     assert new["status"] == "complete"
+    # The same locks on the same hosts, nothing changed since: no playbook run,
+    # and the install report is the installer's own (every venv unchanged).
+    assert new["configure"] == {"mode": "skipped", "why": None} and new["ansible_recap"] == {}
+    assert {c["install"]["status"] for c in new["cells"]} == {"unchanged"}
+    assert new["hosts"]["server"]["facts"] and new["tools"]["load_generators"]["client"]
     assert new["reproduces"]["run_id"] == first.name
     assert new["reproduces"]["archive"] == str(archive.resolve())
     assert len(new["reproduces"]["archive_sha256"]) == 64

@@ -117,9 +117,11 @@ def test_postgresql_that_cannot_start_fails_only_user_ramp(uramp, tmp_path):
 
 
 def test_user_ramp_goes_through_nginx_to_postgresql(uramp, tmp_path):
-    # The configure stage starts PostgreSQL again (the port is free now).
+    # The configure stage starts PostgreSQL again (the port is free now): the
+    # setup error the last run left sends it through the playbook.
     manifest, df, run_dir = run_matrix(tmp_path)
     assert manifest["status"] == "complete"
+    assert manifest["configure"]["why"].startswith("server: setup-error"), manifest["configure"]
     assert all(c["status"] == "ok" for c in manifest["cells"]), manifest["cells"]
     ramp = df[df.scenario == "user-ramp"].set_index(["server", "metric"])["value"]
     for server in ("gunicorn-sync", "uvicorn"):

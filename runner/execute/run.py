@@ -177,15 +177,18 @@ def require_cells(matrix, cells, exclusions) -> None:
                        f"(first reason: {exclusions[0].reason})")
 
 
-def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
+def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigure: bool = False):
     """Ansible over SSH: every cell's environment on the server host, tools and
-    facts everywhere. Returns (runnable cells, {cell_id: why it failed},
-    install report, play recap); appends the cells whose Python the host
-    lacks to `exclusions`."""
+    facts everywhere (or the fast path, configure.configure). Returns
+    (runnable cells, {cell_id: why it failed}, install report, what configure
+    did); appends the cells whose Python the host lacks to `exclusions`."""
     server = lab.by_role("server")
     with ui.phase("configure (ansible-playbook site.yml)") as step:
-        recap = configure.run_playbook(
-            lab, {"lab_envs": environments(cells), **playbook_vars()}, log_path, step)
+        done = configure.configure(
+            lab, {"lab_envs": environments(cells), **playbook_vars()}, log_path, step,
+            reconfigure=reconfigure)
+    ui.info("configure: playbook skipped, nothing changed since its last run (--reconfigure "
+            "runs it)" if done["mode"] == "skipped" else f"configure: playbook ran ({done['why']})")
     installs = configure.install_report(lab)
     before = len(exclusions)
     cells, failed = split_by_install(cells, exclusions, installs, server.name,
@@ -196,18 +199,20 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui):
     if not cells:
         raise LabError(f"no cell of {matrix.path} can run on lab {lab.name!r}: "
                        f"{exclusions[-1].reason}")
-    return cells, failed, installs, recap
+    return cells, failed, installs, done
 
 
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                results_root: Path = REPO_ROOT / "results", ui=None,
-               locks: dict | None = None, reproduces: dict | None = None) -> Path:
+               locks: dict | None = None, reproduces: dict | None = None,
+               reconfigure: bool = False) -> Path:
     """Run a matrix; return its new run folder.
 
     `locks` ({CellSpec: lock text}) replaces resolving: the cells are made
     from those locks (cells_from_locks), as `lab reproduce` does with an
     archived run's. `reproduces` ({archive, archive_sha256, run_id}) is
-    recorded as the manifest's `reproduces` key (runner/core/model.py)."""
+    recorded as the manifest's `reproduces` key (runner/core/model.py).
+    `reconfigure` runs the whole playbook even where the fast path holds."""
     matrix = load_matrix(matrix_path)          # errors before anything starts
     lab = load_lab(lab_name)
     server_host, client_host = lab.by_role("server"), lab.by_role("client")
@@ -236,8 +241,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         lock_dir.mkdir()
         for cell in cells:
             (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
-        cells, install_failed, installs, recap = install(
-            lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui)
+        cells, install_failed, installs, configured = install(
+            lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui, reconfigure)
     except (LabError, KeyboardInterrupt) as exc:
         failed_before_measuring(str(exc) or "interrupted")
         raise
@@ -274,7 +279,8 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         "lab_git": manifest.lab_git_commit(),
         "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk"),
                   "load_generators": configure.load_generators(lab)},
-        "ansible_recap": recap,
+        "configure": {"mode": configured["mode"], "why": configured["why"]},
+        "ansible_recap": configured["recap"],
         "excluded": _excluded(exclusions),
         **provenance,
     }

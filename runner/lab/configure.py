@@ -4,23 +4,45 @@ The runner hands Ansible the environments to build (one per distinct lock);
 Ansible installs them on the server host, the load generator and the lab's
 tools on every host, and writes each host's facts to <state>/facts/<host>.json
 on the controller, which the manifest then records.
+
+The fast path: a playbook run with nothing to do still costs 30-65 s (every
+task is a round trip over SSH). `configure` skips it when all of these hold:
+  - the controller's inputs are unchanged since the last successful run
+    (the same inventory, extra vars apart from the environments, and the
+    same playbooks/, runner/ and lab_app/ files: `fingerprint`);
+  - every host still holds that run's stamp (site.yml's last play), every
+    service the stamp names still runs, and no service recorded a setup error;
+  - every environment asked for is complete on the server host
+    (install_envs.py --if-complete, which then reports as a full run would).
+Anything else, or `reconfigure=True`, runs the whole playbook.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from runner import REPO_ROOT
 from runner.core.errors import LabError
+from runner.lab import ssh
+from runner.lab.host_paths import HostPaths
 from runner.lab.inventory import Lab
 from runner.lab.ssh import connect
 
 PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
+# What the hosts get from the controller: a change here means a full run.
+FINGERPRINTED = ("playbooks", "runner", "lab_app")
+RECORD = "configured.json"        # under lab_state_dir: the last full run's fingerprint and token
+STAMP = ".lab-configured"         # under each host's lab_root (site.yml's last play)
+NOT_COMPLETE = 3                  # install_envs.py --if-complete: an environment is not complete
 INSTALL_TASK = "Build each environment exactly from its lock"
 TASK_LINE = re.compile(r"^TASK \[(.*)\]")
 RECAP_LINE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
@@ -39,6 +61,108 @@ def install_report(lab: Lab) -> dict:
     if not path.exists():
         raise LabError(f"{path} is missing: the playbook did not report its installs")
     return json.loads(path.read_text())["envs"]
+
+
+def configure(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None,
+              reconfigure: bool = False) -> dict:
+    """Bring the hosts to `extra_vars`: the fast path if it holds, else the
+    playbook. Returns {"mode": "skipped" | "playbook", "why": the reason the
+    playbook ran (None if skipped), "recap": the play recap per host ({} if
+    skipped)}."""
+    fingerprint = inputs_fingerprint(lab, extra_vars)
+    why = "asked (--reconfigure)" if reconfigure else fast_path(lab, extra_vars, fingerprint)
+    if why is None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("configure skipped: inputs, stamps, services and environments "
+                            f"unchanged since the last playbook run (fingerprint {fingerprint})\n")
+        return {"mode": "skipped", "why": None, "recap": {}}
+    progress(f"playbook: {why}")
+    record = Path(lab.vars["lab_state_dir"]) / RECORD
+    record.unlink(missing_ok=True)       # a failed run leaves no record to trust
+    token = secrets.token_hex(16)
+    recap = run_playbook(lab, {**extra_vars, "lab_configure_token": token}, log_path, progress)
+    record.write_text(json.dumps({"fingerprint": fingerprint, "token": token,
+                                  "at": time.time()}) + "\n")
+    return {"mode": "playbook", "why": why, "recap": recap}
+
+
+def inputs_fingerprint(lab: Lab, extra_vars: dict) -> str:
+    """sha256 over what the playbook takes from the controller, apart from
+    the environments (checked on the host instead)."""
+    h = hashlib.sha256()
+    rest = {k: v for k, v in extra_vars.items() if k != "lab_envs"}
+    h.update(json.dumps(rest, sort_keys=True).encode())
+    h.update(Path(lab.path).read_bytes())
+    for top in FINGERPRINTED:
+        for path in sorted((REPO_ROOT / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                h.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+# On a host: the stamp's token, then stop at the first service it names
+# that no longer runs, or at a service's recorded setup error.
+STAMP_CHECK = """cd {root} && test -f {stamp} || {{ echo "no stamp"; exit 0; }}
+{{ read -r token; echo "token $token"
+   while read -r f; do
+     kill -0 "$(head -n 1 "$f" 2>/dev/null)" 2>/dev/null || {{ echo "stopped $f"; exit 0; }}
+   done; }} < {stamp}
+err=$(find . -maxdepth 3 -name setup-error.txt | head -n 1)
+if [ -n "$err" ]; then echo "setup-error $err"; fi"""
+
+
+def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
+    """None if the playbook may be skipped (and the install report is
+    written), else why it must run."""
+    record_path = Path(lab.vars["lab_state_dir"]) / RECORD
+    if not record_path.exists():
+        return "no successful playbook run on record for this lab"
+    record = json.loads(record_path.read_text())
+    if record.get("fingerprint") != fingerprint:
+        return "the inventory, the scenarios' files, the playbooks or the lab app changed"
+    for host in lab.hosts.values():
+        try:
+            conn = connect(host)
+            try:
+                out = ssh.run(conn, STAMP_CHECK.format(root=HostPaths.of(host).root, stamp=STAMP),
+                          timeout=30).stdout.split("\n")
+            finally:
+                conn.close()
+        except Exception as exc:           # the playbook will say what is wrong, in its terms
+            return f"{host.name}: cannot check its stamp ({type(exc).__name__}: {exc})"
+        if not out or out[0] != f"token {record['token']}":
+            return f"{host.name}: not stamped by the last playbook run"
+        if len(out) > 1 and out[1].strip():
+            return f"{host.name}: {out[1].strip()}"
+    return complete_envs(lab, extra_vars.get("lab_envs", []))
+
+
+def complete_envs(lab: Lab, envs: list) -> str | None:
+    """Ask the server host's installer whether every environment is complete;
+    if so write its report where the playbook would have (install_report)."""
+    server = lab.by_role("server")
+    paths = HostPaths.of(server)
+    remote = f"{paths.root}/envs/fast-path-envs.json"
+    conn = connect(server)
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(envs, f)
+            f.flush()
+            conn.put(f.name, remote)
+        result = ssh.run(conn, f"{paths.tools_python} {paths.tool('install_envs.py')} --if-complete "
+                           f"{paths.root}/envs {remote}", timeout=300, warn=True)
+    finally:
+        conn.close()
+    if result.exited == NOT_COMPLETE:
+        return "an environment asked for is missing or incomplete on the server host"
+    if result.exited != 0:
+        return f"the installer's check exited {result.exited}: {result.stderr.strip()[-300:]}"
+    facts_dir = Path(lab.vars["lab_state_dir"]) / "facts"
+    for old in facts_dir.glob("envs-*.json"):
+        old.unlink()
+    (facts_dir / f"envs-{server.name}.json").write_text(
+        json.dumps(json.loads(result.stdout), indent=4) + "\n")
+    return None
 
 
 def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None) -> dict:

@@ -1,6 +1,8 @@
 """Build every locked environment on this host, several at a time.
 
-    install_envs.py SPEC.json   ->  prints one JSON report on stdout
+    install_envs.py SPEC.json               ->  prints one JSON report on stdout
+    install_envs.py --if-complete ENVS_DIR ENVS.json
+                                            ->  the same report, or exit 3 and build nothing
 
 SPEC: {"uv", "uv_cache", "envs_dir", "find_links" (or null), "jobs",
        "pythons": {asked: {"path", "version"} or null (the host lacks it)},
@@ -19,6 +21,14 @@ Report: {"jobs": N, "envs": {env_id: {"status": "installed" | "unchanged"
 The script itself exits 0 unless its input is unusable. While it works it
 appends one line per finished environment to <envs_dir>/install-progress.txt
 ("<done>/<total> <env_id> <status>"), which the runner shows as progress.
+
+Each run keeps its SPEC without the envs in <envs_dir>/last-spec.json. With
+--if-complete the runner's fast path (runner/lab/configure.py) gives only the
+envs ([{env_id, python, lock_text, lock_sha256}]); the rest of the spec is
+that kept one. If every environment whose Python the host has is complete
+(its marker matches), the report is what a full run would print (all
+"unchanged" or "no-python"); otherwise the script exits 3 having built
+nothing, and the runner runs the whole playbook.
 """
 import json
 import os
@@ -30,6 +40,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 MARKER = ".lab-complete"
+LAST_SPEC = "last-spec.json"
+NOT_COMPLETE = 3
 STEP_TIMEOUT_S = 900  # a build from an sdist (uwsgi) on one CPU takes minutes
 
 
@@ -67,14 +79,24 @@ def write_lock(home, text):
     os.rename(path + ".tmp", path)
 
 
+def complete_marker(spec, item, python_path):
+    """The env's marker if it matches this lock and interpreter, else None."""
+    venv = os.path.join(spec["envs_dir"], item["env_id"], "venv")
+    marker = read_marker(venv)
+    want = {"lock_sha256": item["lock_sha256"], "python_path": python_path}
+    if marker and all(marker.get(k) == v for k, v in want.items()) \
+            and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+        return marker
+    return None
+
+
 def build(spec, item, python_path, env):
     home = os.path.join(spec["envs_dir"], item["env_id"])
     venv = os.path.join(home, "venv")
     write_lock(home, item["lock_text"])
     want = {"lock_sha256": item["lock_sha256"], "python_path": python_path}
-    marker = read_marker(venv)
-    if marker and all(marker.get(k) == v for k, v in want.items()) \
-            and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+    marker = complete_marker(spec, item, python_path)
+    if marker:
         return "unchanged", marker["python_exact"]
     shutil.rmtree(venv, ignore_errors=True)
     try:
@@ -114,9 +136,40 @@ def one(spec, item, env):
     return item["env_id"], result
 
 
+def all_complete(spec):
+    pythons = spec.get("pythons") or {}
+    return all(complete_marker(spec, item, pythons[item["python"]]["path"])
+               for item in spec["envs"] if pythons.get(item["python"]))
+
+
+def load_spec(argv):
+    """(spec, reused): the given SPEC, or the kept one with the given envs."""
+    if argv[1] == "--if-complete":
+        with open(argv[3]) as f:
+            envs = json.load(f)
+        with open(os.path.join(argv[2], LAST_SPEC)) as f:
+            return {**json.load(f), "skip": {}, "envs": envs}, True
+    with open(argv[1]) as f:
+        return json.load(f), False
+
+
+def keep_spec(spec):
+    kept = {k: v for k, v in spec.items() if k not in ("envs", "skip")}
+    path = os.path.join(spec["envs_dir"], LAST_SPEC)
+    with open(path + ".tmp", "w") as f:
+        json.dump(kept, f)
+    os.rename(path + ".tmp", path)
+
+
 def main():
-    with open(sys.argv[1]) as f:
-        spec = json.load(f)
+    try:
+        spec, reused = load_spec(sys.argv)
+    except FileNotFoundError as exc:       # no full run yet: the runner falls back
+        print(f"not complete: {exc}", file=sys.stderr)
+        sys.exit(NOT_COMPLETE)
+    if reused and not all_complete(spec):
+        print("not complete: an environment's marker is missing or stale", file=sys.stderr)
+        sys.exit(NOT_COMPLETE)
     env = {**os.environ, "UV_CACHE_DIR": spec["uv_cache"], "UV_PYTHON_DOWNLOADS": "never",
            "UV_NO_PROGRESS": "1"}
     jobs = max(1, int(spec.get("jobs") or 1))
@@ -134,6 +187,8 @@ def main():
             return env_id, result
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = dict(pool.map(tracked, spec["envs"]))
+    if not reused:
+        keep_spec(spec)
     json.dump({"jobs": jobs, "envs": results}, sys.stdout)
 
 
