@@ -121,6 +121,7 @@ def install_cmd(matrix: Path, lab: str = LabOpt, reconfigure: bool = Reconfigure
     """Resolve a matrix and install every cell's environment on the lab, without
     measuring: prints what was installed, left alone, failed or excluded."""
     from runner.execute.run import install, require_cells, resolve
+    from runner.lab import lock as lab_lock
     from runner.lab.inventory import load_lab
     from runner.lab.targets import target_of
     from runner.matrix.expand import load_matrix
@@ -132,7 +133,8 @@ def install_cmd(matrix: Path, lab: str = LabOpt, reconfigure: bool = Reconfigure
         require_cells(m, cells, exclusions)
         log = target_of(lab)[0].state_dir(lab) / "logs" / f"install-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
         start = time.monotonic()
-        runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui, reconfigure)
+        with lab_lock.hold(the_lab.vars["lab_state_dir"], lab, f"lab install {matrix}"):
+            runnable, failed, _, _ = install(the_lab, m, cells, exclusions, log, ui, reconfigure)
         ui.info(f"{len(runnable) - len(failed)} cells ready on lab {lab!r} in "
                 f"{time.monotonic() - start:.1f} s; {len(failed)} failed; "
                 f"{len(exclusions)} excluded; ansible log: {log}")

@@ -39,6 +39,7 @@ from runner.execute import manifest
 from runner.execute.repetition import run_repetition
 from runner.execute.results import Samples, new_run_dir, point_latest
 from runner.lab import configure
+from runner.lab import lock as lab_lock
 from runner.lab.inventory import load_lab
 from runner.lab.ssh import connect
 from runner.matrix.expand import Exclusion, load_matrix
@@ -212,9 +213,16 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     from those locks (cells_from_locks), as `lab reproduce` does with an
     archived run's. `reproduces` ({archive, archive_sha256, run_id}) is
     recorded as the manifest's `reproduces` key (runner/core/model.py).
-    `reconfigure` runs the whole playbook even where the fast path holds."""
+    `reconfigure` runs the whole playbook even where the fast path holds.
+    The lab's run lock is held throughout (runner/lab/lock.py): a second run
+    on the same lab is refused before it writes anything."""
     matrix = load_matrix(matrix_path)          # errors before anything starts
     lab = load_lab(lab_name)
+    with lab_lock.hold(lab.vars["lab_state_dir"], lab.name, f"lab run {matrix.path}"):
+        return _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure)
+
+
+def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -> Path:
     server_host, client_host = lab.by_role("server"), lab.by_role("client")
     run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
     ui.info(f"run {run_id} → {run_dir}")
