@@ -250,6 +250,10 @@ def test_local_lab_end_to_end(tmp_path):
                        look_for_keys=False, allow_agent=False, timeout=10)
         _, out, _ = client.exec_command("grep Cpus_allowed_list /proc/self/status")
         assert out.read().decode().split()[-1] == hosts["client"]["lab_cpus"]
+        # No tunnels through a lab host: TCP forwarding is refused by its sshd.
+        with pytest.raises(paramiko.ChannelException, match="prohibited"):
+            client.get_transport().open_channel(
+                "direct-tcpip", (hosts["server"]["ansible_host"], 22), ("127.0.0.1", 0))
         client.close()
 
         server = hosts["server"]

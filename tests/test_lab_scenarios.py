@@ -189,3 +189,53 @@ def test_open_loop_and_io_mix_workloads(lab_up, tmp_path_factory):
     # event loop overlaps them (seed 001's table).
     assert io.loc[("gunicorn-sync", "concurrent"), "elapsed_s"] >= slow_total
     assert io.loc[("uvicorn", "concurrent"), "elapsed_s"] < slow_total * 0.7
+
+
+IMPOSTOR = """
+import http.server
+class Same(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = {body!r}
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(({address!r}, {port}), Same)
+srv.timeout = 1
+import time
+end = time.monotonic() + 900          # bounded, and killed by the test
+while time.monotonic() < end:
+    srv.handle_request()
+"""
+
+
+def test_an_impostor_answering_on_the_port_is_never_measured(lab_up, tmp_path_factory):
+    """Seen in a real run (two runs on one lab): the cell's server could not
+    bind, another process answered the probe with the same body, and it was
+    measured. The identity proof fails the repetition instead."""
+    from runner.catalog.views import VIEWS
+    from runner.session.session import PORT
+
+    results = tmp_path_factory.mktemp("impostor")
+    address = load_lab(LAB).by_role("server").address
+    # `ip netns exec` execs python itself: this pid is the impostor's.
+    impostor = subprocess.Popen(
+        ["ip", "netns", "exec", f"djlab-{LAB}-server", "python3", "-c",
+         IMPOSTOR.format(body=VIEWS["drf"].expected_body, address=address, port=PORT)])
+    try:
+        time.sleep(1)
+        lab("run", str(MATRICES / "impostor.yaml"), "--lab", LAB, "--results", str(results))
+    finally:
+        impostor.kill()
+        impostor.wait(timeout=30)
+    (run_dir,) = run_folders(results)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (cell,) = manifest["cells"]
+    assert cell["status"] == "failed", cell
+    reason = cell["failures"][0]["reason"]
+    assert f"after readiness: port {PORT} is held by pid {impostor.pid} (python3)" in reason, reason
+    assert not (run_dir / "results.parquet").exists() or pd.read_parquet(
+        run_dir / "results.parquet").empty

@@ -183,3 +183,13 @@ def test_missing_file_and_bad_yaml(tmp_path, write_matrix):
         load_matrix(tmp_path / "nope.yaml")
     with pytest.raises(LabError, match="not valid YAML"):
         load_matrix(write_matrix("axes: [unclosed"))
+
+
+def test_a_directory_and_an_oversized_file_are_refused_before_parsing(tmp_path):
+    with pytest.raises(LabError, match=f"{tmp_path}: is a directory, not a matrix file"):
+        load_matrix(tmp_path)
+    big = tmp_path / "big.yaml"
+    # Valid YAML, so only the size can refuse it; refused without being read.
+    big.write_text("name: big\n" + "# padding\n" * 200_000)
+    with pytest.raises(LabError, match=r"big.yaml: 2000010 bytes; a matrix file may hold at most 1000000"):
+        load_matrix(big)

@@ -25,6 +25,7 @@ from runner.core.model import Variant
 from runner.matrix.locks import Cell
 from runner.scenarios import SCENARIOS
 from runner.session.server import (
+    prove_identity,
     start_server,
     stop_server,
     wait_for_workers,
@@ -111,6 +112,8 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         mark("start")
         with phase("primer"):
             outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell, session.pid), "s")
+            # The answer may have come from another process on the port.
+            prove_identity(ctx, session.pid, "after readiness")
             wait_for_workers(ctx, session.pid, cell.spec.workers)
         mark("ready_verify")
         if ctx.warmup_s > 0 and plugin.warmup:
@@ -120,6 +123,7 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         with phase("measured"):
             outcome.metrics.update(measure_until_quiet(session, plugin, params, variant,
                                                        ctx.window_attempts))
+        prove_identity(ctx, session.pid, "after the measured window")
         mark("measured")
         if session.last_window is not None:
             outcome.observed_cpus = check_cpus(ctx, session)

@@ -127,6 +127,42 @@ def wait_ready(ctx: Context, cell, pid: int | None = None) -> float:
     return float(data["ready_after_s"])
 
 
+# On the server host: every socket listening on the port, and for each pid
+# that holds one its session id and name (ss -p reads /proc/*/fd as root).
+LISTENERS_SCRIPT = """out=$(ss -Hltnp 'sport = :{port}')
+printf '%s\\n' "$out" | sed -n 's/^/listen /p'
+for p in $(printf '%s' "$out" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
+  echo "owner $p $(ps -o sid= -p "$p" | tr -d ' ') $(cat /proc/"$p"/comm 2>/dev/null)"
+done"""
+
+
+def foreign_listeners(text: str, session: int) -> tuple[int, list[str]]:
+    """(sockets listening, ["pid (name)" of each holder outside `session`])
+    from LISTENERS_SCRIPT's output."""
+    sockets = sum(1 for line in text.splitlines() if line.startswith("listen ") and line[7:].strip())
+    foreign = ["? (its owner is not visible here)" for line in text.splitlines()
+               if line.startswith("listen ") and line[7:].strip() and "pid=" not in line]
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == ["owner"] and (len(parts) < 3 or parts[2] != str(session)):
+            foreign.append(f"{parts[1]} ({' '.join(parts[3:]) or '?'})")
+    return sockets, foreign
+
+
+def prove_identity(ctx: Context, pid: int, when: str) -> None:
+    """The server measured is the server started: the port's every listening
+    socket is held by the session this run started (setsid: the session id
+    is the started pid), and that session is alive. Raises StepFailed."""
+    out = run(ctx.server_conn, LISTENERS_SCRIPT.format(port=PORT), timeout=15, warn=True).stdout
+    sockets, foreign = foreign_listeners(out, pid)
+    if foreign:
+        raise StepFailed(f"{when}: port {PORT} is held by pid {', '.join(foreign)}, not by the "
+                         f"server this run started (session {pid}); nothing of it is measured")
+    if sockets == 0:
+        raise StepFailed(f"{when}: nothing listens on port {PORT}: the server started "
+                         f"(session {pid}) is gone")
+
+
 def stop_server(ctx: Context, pid: int) -> str | None:
     """Stop the server's whole session; return a problem or None when clean."""
     tries = int(STOP_GRACE_S / 0.1)

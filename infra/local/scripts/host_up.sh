@@ -71,6 +71,11 @@ PrintMotd no
 PrintLastLog no
 UseDNS no
 X11Forwarding no
+# Nothing tunnels through a lab host (Ansible and Fabric need none of it).
+AllowTcpForwarding no
+AllowStreamLocalForwarding no
+AllowAgentForwarding no
+PermitTunnel no
 LogLevel INFO
 # Ansible moves files over SFTP.
 Subsystem sftp internal-sftp
