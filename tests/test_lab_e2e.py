@@ -196,6 +196,14 @@ def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_fa
     (run_dir,) = run_folders(results)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
+    # Cell statuses agree with what was measured: ok only with nothing left.
+    for cell in manifest["cells"]:
+        left = cell["phases_left"] or cell["units_ok"] + len(cell["failures"]) < cell["units_planned"]
+        if cell["status"] == "ok":
+            assert not left, cell
+        elif left:
+            assert cell["status"] == ("partial" if cell["units_ok"] else "pending"), cell
+            assert "ended before all its units were measured" in cell["reason"], cell
     # The last test left a venv without its marker: the fast path saw it.
     assert manifest["configure"]["why"] == ("an environment asked for is missing or incomplete "
                                             "on the server host"), manifest["configure"]

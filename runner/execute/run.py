@@ -306,7 +306,7 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
 
     rep_timings = []
     for c in cells:
-        cell_state[c.cell_id].update(failures=[], units_ok=0)
+        cell_state[c.cell_id].update(failures=[], units_ok=0, units_planned=0)
 
     def save(status: str):
         samples.write(run_dir)
@@ -332,8 +332,16 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
                         f" after {seen.get('after_s', '?')} s (limit {MAX_BUSY:.0%}; "
                         f"{seen.get('error', 'recorded in the manifest')})")
         runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
+        for c in runnable:
+            cell_state[c.cell_id]["phases_left"] = sum(
+                1 for names in phases(matrix) if set(names) & set(matrix.scenarios_for(c.spec)))
         for names in phases(matrix):
             order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)
+            for c in runnable:
+                if set(names) & set(matrix.scenarios_for(c.spec)):
+                    cell_state[c.cell_id]["phases_left"] -= 1
+            for unit in order:
+                cell_state[unit.cell.cell_id]["units_planned"] += 1
             with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
                 for unit in order:
                     measure_unit(ctx, unit, samples, cell_state, rep_timings, ui)
@@ -343,6 +351,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
         status = RUN_COMPLETE
     finally:
         # Runs on Ctrl-C too: what was measured is kept, the status says so.
+        if status != RUN_COMPLETE:
+            settle_unfinished_cells(cell_state)
         save(status)
         point_latest(Path(results_root), run_dir)
     return run_dir
@@ -370,9 +380,23 @@ def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timing
         samples.add(cell.columns(), unit.scenario, unit.repetition, outcome.metrics,
                     variant=unit.variant.label)
         state["units_ok"] += 1
-    # ok: every unit measured; partial: some failed; failed: none measured.
+    # ok: every unit so far measured; partial: some failed; failed: none measured.
     state["status"] = (CELL_OK if not state["failures"] else
                        CELL_PARTIAL if state["units_ok"] else CELL_FAILED)
+
+
+def settle_unfinished_cells(cell_state: dict) -> None:
+    """A run cut short: a cell is ok only if it had no unit left to measure.
+    One with units left is pending if none was measured, else partial, and
+    says so; a later phase never reached counts as units left."""
+    for state in cell_state.values():
+        if state["status"] == CELL_FAILED and not state["failures"]:
+            continue                                   # failed to install: nothing to measure
+        if state.get("phases_left") or state["units_ok"] + len(state["failures"]) < state["units_planned"]:
+            state["status"] = CELL_PARTIAL if state["units_ok"] else (
+                CELL_FAILED if state["failures"] else CELL_PENDING)
+            if state["status"] != CELL_FAILED:
+                state["reason"] = state["reason"] or "the run ended before all its units were measured"
 
 
 def latency_models(matrix) -> dict:
