@@ -20,7 +20,7 @@ from invoke.exceptions import CommandTimedOut
 from paramiko.ssh_exception import SSHException
 
 from runner.core.cpus import cpu_list, parse_cpu_list
-from runner.core.errors import StepFailed
+from runner.core.errors import StepFailed, storage_fault
 from runner.core.model import Variant
 from runner.matrix.locks import Cell
 from runner.scenarios import SCENARIOS
@@ -44,6 +44,7 @@ class Outcome:
     phases: dict = field(default_factory=dict)    # phase -> [start, end] epoch seconds
     argv: list = field(default_factory=list)
     raw_dir: str = ""
+    ssh_lost: bool = False      # an SSH error: the run checks its hosts before going on
 
 
 def check_cpus(ctx: Context, session: Session) -> dict:
@@ -79,6 +80,10 @@ def measure_until_quiet(session: Session, plugin, params, variant: Variant,
     if plugin.remeasure_disturbed:
         metrics["window_attempts"] = (float(attempts), "count")
     return metrics
+
+
+def one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,
@@ -135,15 +140,26 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         # A step over its bound (a hung load generator, say) fails this unit only.
         outcome.failure = f"a step timed out after {exc.timeout:g} s: {exc.result.command[:160]}"
     except (SSHException, OSError) as exc:
-        outcome.failure = f"SSH failed during the repetition: {type(exc).__name__}: {exc}"
+        if fault := storage_fault(exc, ctx.run_dir):
+            raise fault from None
+        outcome.failure = f"SSH failed during the repetition: {one_line(exc)}"
+        outcome.ssh_lost = True
     finally:
-        if session.pid is not None:
-            problem = stop_server(ctx, session.pid)
-            mark("stop")
-            if problem and not outcome.failure:
-                outcome.failure = problem
-        session.fetch(ctx.server_conn, session.server_dir, ["server.log"])
-        session.fetch(ctx.client_conn, session.client_dir, ["warmup-wrk.txt"])
+        # Stopping and fetching go over SSH too: a lost host fails this unit
+        # with a reason (the run then checks the host), never a traceback.
+        try:
+            if session.pid is not None:
+                problem = stop_server(ctx, session.pid)
+                mark("stop")
+                if problem and not outcome.failure:
+                    outcome.failure = problem
+            session.fetch(ctx.server_conn, session.server_dir, ["server.log"])
+            session.fetch(ctx.client_conn, session.client_dir, ["warmup-wrk.txt"])
+        except (SSHException, OSError, CommandTimedOut) as exc:
+            if fault := storage_fault(exc, ctx.run_dir):
+                raise fault from None
+            outcome.failure = outcome.failure or f"SSH failed stopping the server: {one_line(exc)}"
+            outcome.ssh_lost = True
     outcome.timings = marks
     outcome.phases = phases
     overhead = sum(v for k, v in marks.items() if k in ("start", "ready_verify", "stop"))

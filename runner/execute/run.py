@@ -7,18 +7,22 @@ that `concurrency` measured on the same cell) run in a second phase, in
 blocks of its own."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import SSHException
 from pydantic import BaseModel
 
 from runner import REPO_ROOT
 from runner.catalog.servers import SERVERS
-from runner.core.errors import LabError
+from runner.core.errors import HostUnreachable, LabError, StorageFault, storage_fault
 from runner.core.files import sha256_file
 from runner.core.model import (
     AA_SUFFIX,
@@ -42,6 +46,7 @@ from runner.lab import configure
 from runner.lab import lock as lab_lock
 from runner.lab.inventory import load_lab
 from runner.lab.ssh import connect
+from runner.lab.ssh import run as ssh_run
 from runner.matrix.expand import Exclusion, load_matrix
 from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matrix
 from runner.scenarios import SCENARIOS, playbook_vars
@@ -308,11 +313,12 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
     for c in cells:
         cell_state[c.cell_id].update(failures=[], units_ok=0, units_planned=0)
 
-    def save(status: str):
-        samples.write(run_dir)
-        manifest.write_manifest(run_dir, {**base, "status": status, "cells": cells_entry(),
-                                          "timings": {"started": started, "finished": time.time(),
-                                                      "repetitions": rep_timings}})
+    def save(status: str, folder: Path = run_dir, error: str | None = None):
+        samples.write(folder)
+        extra = {"error": error} if error else {}
+        manifest.write_manifest(folder, {**base, **extra, "status": status, "cells": cells_entry(),
+                                         "timings": {"started": started, "finished": time.time(),
+                                                     "repetitions": rep_timings}})
 
     status = RUN_INTERRUPTED
     try:
@@ -323,9 +329,14 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
                                duration_s=matrix.protocol.duration_s,
                                window_attempts=matrix.protocol.window_attempts,
                                db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
-        if stale := reap_stale_servers(ctx):
+        try:
+            stale = reap_stale_servers(ctx)
+            base["settle"] = settle_hosts(ctx)
+        except (SSHException, OSError, CommandTimedOut) as exc:
+            check_hosts(ctx, ui)          # names the host that is down
+            raise LabError(f"preparing the hosts failed: {' '.join(str(exc).split())}") from None
+        if stale:
             ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
-        base["settle"] = settle_hosts(ctx)
         for role, seen in base["settle"].items():
             if not seen.get("settled"):
                 ui.warn(f"{role} host did not settle: CPUs busy {seen.get('busy', ['?'])[-1]}"
@@ -344,22 +355,77 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
                 cell_state[unit.cell.cell_id]["units_planned"] += 1
             with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
                 for unit in order:
-                    measure_unit(ctx, unit, samples, cell_state, rep_timings, ui)
-                    samples.write(run_dir)
+                    if measure_unit(ctx, unit, samples, cell_state, rep_timings, ui).ssh_lost:
+                        check_hosts(ctx, ui)
+                    write_or_fault(samples.write, run_dir)
                     advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
                             f"rep {unit.repetition}")
         status = RUN_COMPLETE
+    except LabError as exc:      # a host lost, the run folder unwritable: stop, keep the rest
+        status, base["error"] = RUN_FAILED, str(exc)
+        raise
     finally:
         # Runs on Ctrl-C too: what was measured is kept, the status says so.
         if status != RUN_COMPLETE:
             settle_unfinished_cells(cell_state)
-        save(status)
-        point_latest(Path(results_root), run_dir)
+        save_or_rescue(save, status, run_dir, Path(lab.vars["lab_state_dir"]))
+        with contextlib.suppress(OSError):        # a convenience link, never worth a failure
+            point_latest(Path(results_root), run_dir)
     return run_dir
 
 
+def write_or_fault(write, run_dir: Path) -> None:
+    try:
+        write(run_dir)
+    except OSError as exc:
+        raise (storage_fault(exc, run_dir) or exc) from None
+
+
+def save_or_rescue(save, status: str, run_dir: Path, state_dir: Path) -> None:
+    """Write the manifest and samples into the run folder; if that folder
+    cannot be written, into <state_dir>/rescued/<run_id> (or the system's
+    temporary folder), and raise a LabError saying where."""
+    try:
+        save(status, run_dir)
+        return
+    except OSError as exc:
+        failure = f"{run_dir} cannot be written ({exc.strerror or exc})"
+    for base in (state_dir / "rescued", Path(tempfile.gettempdir()) / "djlab-rescued"):
+        try:
+            rescue = base / run_dir.name
+            rescue.mkdir(parents=True, exist_ok=True)
+            save(RUN_FAILED, rescue, error=failure)
+        except OSError:
+            continue
+        raise StorageFault(f"{failure}: the run stopped; what was measured is kept in {rescue} "
+                           "(manifest.json says failed and why)")
+    raise StorageFault(f"{failure}, and no other folder could take the manifest")
+
+
+def check_hosts(ctx, ui, tries: int = 3, wait_s: float = 5.0) -> None:
+    """After an SSH error: go on if every host answers again within a few
+    tries, else stop the run (HostUnreachable) naming the host."""
+    for host, conn in ((ctx.server_host, ctx.server_conn), (ctx.client_host, ctx.client_conn)):
+        for attempt in range(tries):
+            try:
+                conn.close()
+                ssh_run(conn, "true", timeout=15)
+                break
+            except (SSHException, OSError, CommandTimedOut) as exc:
+                last = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+                if attempt + 1 < tries:
+                    time.sleep(wait_s)
+        else:
+            raise HostUnreachable(
+                f"host {host.name} ({host.address}) is unreachable over SSH after {tries} tries "
+                f"({last}); the run stopped and what was measured is kept. Bring the lab back "
+                "(`lab up`); a server left on it is stopped by the next run on this lab")
+        ui.info(f"{host.name} answers over SSH again; the run goes on")
+
+
 def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timings: list, ui):
-    """Measure one unit; a failure is recorded for the cell and the run goes on."""
+    """Measure one unit; a failure is recorded for the cell and the run goes
+    on. Returns the unit's Outcome."""
     cell, state = unit.cell, cell_state[unit.cell.cell_id]
     outcome = run_repetition(ctx, cell, unit.scenario, unit.params, unit.variant,
                                       unit.repetition)
@@ -383,6 +449,7 @@ def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timing
     # ok: every unit so far measured; partial: some failed; failed: none measured.
     state["status"] = (CELL_OK if not state["failures"] else
                        CELL_PARTIAL if state["units_ok"] else CELL_FAILED)
+    return outcome
 
 
 def settle_unfinished_cells(cell_state: dict) -> None:

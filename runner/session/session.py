@@ -122,7 +122,7 @@ class Session:
         for name in names:
             try:
                 conn.get(f"{remote_dir}/{name}", str(self.local_dir / name))
-            except OSError:
+            except FileNotFoundError:
                 pass  # a step that failed early writes fewer files; the reason is recorded
 
     def measure_window(self, tag: str, argv: list[str], timeout_s: float,
