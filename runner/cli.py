@@ -153,15 +153,30 @@ def matrix_schema():
 
 
 @app.command()
-def run(matrix: Path, lab: str = LabOpt,
+def run(matrix: Optional[Path] = typer.Argument(None, help="The matrix file (not with --resume)."),
+        lab: str = LabOpt,
         results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders."),
-        reconfigure: bool = ReconfigureOpt):
+        reconfigure: bool = ReconfigureOpt,
+        resume: Optional[str] = typer.Option(
+            None, help="Finish this interrupted or failed run (its id under --results, or its "
+                       "folder): only the units not yet measured, same locks and seed.")):
     """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
-    from runner.execute.run import run_matrix
+    from runner.execute.run import resume_run, run_matrix
 
     def go():
-        run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui,
-                             reconfigure=reconfigure)
+        if resume:
+            if matrix is not None:
+                raise LabError("give either a MATRIX or --resume RUN_ID, not both "
+                               "(a resumed run keeps its own matrix file)")
+            folder = Path(resume) if Path(resume).is_dir() else results / resume
+            if not folder.is_dir():
+                raise LabError(f"--resume: no run folder {folder}")
+            run_dir = resume_run(folder, lab_name=lab, ui=ui, reconfigure=reconfigure)
+        elif matrix is None:
+            raise LabError("give a MATRIX file to run (or --resume RUN_ID)")
+        else:
+            run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui,
+                                 reconfigure=reconfigure)
         _print_report(run_dir)
         ui.info(f"results: {run_dir}")
     _guard(go)

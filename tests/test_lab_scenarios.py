@@ -16,7 +16,7 @@ import pytest
 
 from runner.lab.inventory import load_lab
 from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab, lab_processes, run_folders
+from tests.lab_helpers import LAB, LAB_CMD, SUBNET, lab, lab_processes, run_folders
 from runner.session.session import SAMPLER_INTERVAL_S
 
 pytestmark = [pytest.mark.e2e,
@@ -239,3 +239,110 @@ def test_an_impostor_answering_on_the_port_is_never_measured(lab_up, tmp_path_fa
     assert f"after readiness: port {PORT} is held by pid {impostor.pid} (python3)" in reason, reason
     assert not (run_dir / "results.parquet").exists() or pd.read_parquet(
         run_dir / "results.parquet").empty
+
+
+def start_run(matrix: Path, results: Path) -> subprocess.Popen:
+    return subprocess.Popen(LAB_CMD + ["run", str(matrix), "--lab", LAB, "--results", str(results)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, proc: subprocess.Popen, what: str, timeout_s: float = 300):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {what}:\n{proc.stdout.read()}")
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {timeout_s:g} s")
+
+
+def measured_rows(results: Path) -> int:
+    files = list(results.glob("*/results.parquet"))
+    return len(pd.read_parquet(files[0])) if files else 0
+
+
+def test_a_full_disk_stops_the_run_and_keeps_what_was_measured(lab_up, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
+    proc = None
+    try:
+        proc = start_run(MATRICES / "faults.yaml", disk)
+        wait_for(lambda: measured_rows(disk) > 0, proc, "a first measured repetition")
+        with open(disk / "filler", "wb") as f:          # the disk fills up mid-run
+            with pytest.raises(OSError):
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+    text = " ".join(output.split())
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    assert "cannot be written (No space left on device): the run stopped" in text, text
+    rescued = Path(text.split("what was measured is kept in ")[1].split()[0])
+    try:
+        manifest = json.loads((rescued / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and "No space left" in manifest["error"]
+        assert len(pd.read_parquet(rescued / "results.parquet")) > 0
+    finally:
+        subprocess.run(["rm", "-rf", str(rescued)], check=True)
+    assert [p for p in lab_processes() if "labproject" in p] == []
+
+
+def test_losing_the_server_host_stops_the_run_in_one_line_and_lab_up_recovers(lab_up, tmp_path):
+    """Last of the shared lab's tests: it breaks the server host (lab up
+    recreates it, without its environments)."""
+    results = tmp_path / "results"
+    proc = start_run(MATRICES / "faults.yaml", results)
+    try:
+        wait_for(lambda: any("labproject" in p for p in lab_processes()), proc,
+                 "a server under test")
+        time.sleep(1)
+        # Every sshd of the server host, its open sessions included: SSH is gone.
+        for pid in subprocess.run(["ip", "netns", "pids", f"djlab-{LAB}-server"],
+                                  capture_output=True, text=True).stdout.split():
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                os.kill(int(pid), signal.SIGKILL)
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = " ".join(output.split())
+    server = load_lab(LAB).by_role("server")
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    assert f"host server ({server.address}) is unreachable over SSH after 3 tries" in text, text
+    (run_dir,) = run_folders(results)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "unreachable over SSH" in manifest["error"]
+    # `lab up` recreates the host; the server that was under test goes with it.
+    up = " ".join(lab("up", "--lab", LAB, "--subnet", SUBNET).stdout.split())
+    assert "host server: nothing answers" in up and "recreating it" in up, up
+    assert [p for p in lab_processes() if "labproject" in p] == []
+    # ... and --resume finishes the run in its folder: the units measured
+    # before are kept as they were, only the others are measured.
+    before = pd.read_parquet(run_dir / "results.parquet")
+    lab("run", "--resume", run_dir.name, "--lab", LAB, "--results", str(results))
+    assert run_folders(results) == [run_dir]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    (cell,) = manifest["cells"]
+    assert cell["status"] == "ok" and cell["units_ok"] == 3, cell
+    (resumed,) = manifest["resumptions"]
+    assert resumed["previous_status"] == "failed" and "unreachable" in resumed["previous_error"]
+    assert resumed["units_measured_before"] == before["repetition"].nunique()
+    after = pd.read_parquet(run_dir / "results.parquet")
+    assert sorted(after["repetition"].unique()) == [0, 1, 2]
+    kept = after[after["repetition"].isin(before["repetition"].unique())]
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True), before.reset_index(drop=True),
+                                  check_like=True)
+    # The unit that failed when SSH went was measured again (the files of its
+    # first attempt, if it wrote any, are set aside: tests/test_resume.py).
+    assert resumed["failures_measured_again"], resumed
+    for failure in resumed["failures_measured_again"]:
+        assert (run_dir / failure["raw"] / "server.log").is_file(), failure

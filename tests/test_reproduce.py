@@ -27,7 +27,8 @@ from runner.cli import app
 from runner.core.errors import LabError
 from runner.execute.manifest import write_manifest
 from runner.matrix.expand import load_matrix
-from runner.archive.reproduce import archived_locks, extract, reproduce
+from runner.archive.reproduce import extract, reproduce
+from runner.matrix.locks import locks_of_run
 from runner.execute.run import NOT_ARCHIVED, cells_from_locks, with_aa_twins
 from tests.test_archive import rewrite
 
@@ -94,7 +95,7 @@ def test_cells_from_the_archived_locks_have_the_archived_ids(archive, tmp_path):
     old = extract(archive, tmp_path / "x")
     manifest = json.loads((old / "manifest.json").read_text())
     matrix = load_matrix(old / "matrix.yaml")
-    locks = archived_locks(matrix, manifest, old, ui)
+    locks = locks_of_run(matrix, manifest, old, ui)
     cells, excluded = cells_from_locks(matrix, locks, ui)
     assert sorted(c.cell_id for c in cells) == sorted(c["cell_id"] for c in manifest["cells"])
     assert not excluded
@@ -111,7 +112,7 @@ def test_a_cell_the_archived_run_lacks_is_excluded_with_the_reason(tmp_path):
     old = make_run(tmp_path / RUN_ID, edit=drop_uvicorn)
     manifest = json.loads((old / "manifest.json").read_text())
     matrix = load_matrix(old / "matrix.yaml")
-    cells, excluded = cells_from_locks(matrix, archived_locks(matrix, manifest, old, ui), ui)
+    cells, excluded = cells_from_locks(matrix, locks_of_run(matrix, manifest, old, ui), ui)
     assert [c.cell_id for c in cells] == ["39e49ad888c9"]
     assert [(x.spec.server, x.reason) for x in excluded] == [("uvicorn", NOT_ARCHIVED)]
 
@@ -121,7 +122,7 @@ def test_a_lock_missing_from_the_run_folder_is_an_error(tmp_path):
     (old / "locks" / "dcc793b0d4a4.txt").unlink()
     manifest = json.loads((old / "manifest.json").read_text())
     with pytest.raises(LabError, match="lock of cell dcc793b0d4a4"):
-        archived_locks(load_matrix(old / "matrix.yaml"), manifest, old, ui)
+        locks_of_run(load_matrix(old / "matrix.yaml"), manifest, old, ui)
 
 
 def test_reproduce_runs_the_archived_matrix_from_its_locks_and_writes_the_comparison(

@@ -29,9 +29,8 @@ from runner import REPO_ROOT
 from runner.archive.pack import verify
 from runner.core.files import sha256_file
 from runner.core.errors import LabError
-from runner.matrix.locks import cell_from_lock
-from runner.matrix.expand import CORE_AXES, load_matrix
-from runner.core.model import is_aa_twin
+from runner.matrix.expand import load_matrix
+from runner.matrix.locks import locks_of_run
 from runner.execute.run import run_matrix
 
 COMPARISON_NAME = "comparison.md"
@@ -50,51 +49,6 @@ def extract(archive: Path, into: Path) -> Path:
         raise LabError(f"refusing to reproduce {archive}: expected one run folder in it, "
                        f"found {len(folders)}")
     return folders[0]
-
-
-def _same_cell(spec, cell: dict) -> bool:
-    """Does the archived manifest's cell have the coordinates of `spec`?
-    asgiref only when the matrix pins it (otherwise the resolver chose it,
-    and the lock says which); package axes are the cell's own columns."""
-    for axis in CORE_AXES:
-        wanted = spec.value(axis)
-        if axis == "asgiref" and wanted is None:
-            continue
-        have = cell.get(axis, 1 if axis == "threads" else None)
-        if str(have) != str(wanted):
-            return False
-    packages = cell.get("packages") or {}
-    return all(str(cell.get(p, packages.get(p))) == str(v) for p, v in spec.extras)
-
-
-def archived_locks(matrix, manifest: dict, run_dir: Path, ui) -> dict:
-    """{CellSpec: lock text} for every cell of `matrix` the archived run had
-    (its manifest's cells, A/A twins aside: the protocol brings them back).
-    Warns when a lock does not give the archived cell_id here (the lab's
-    cell identity changed since): the comparison matches cells by their
-    coordinates, so it still holds."""
-    archived = [c for c in manifest.get("cells") or []
-                if isinstance(c, dict) and not is_aa_twin(c)]
-    root = run_dir.resolve()
-    locks = {}
-    for spec in matrix.cells:
-        matches = [c for c in archived if _same_cell(spec, c)]
-        if not matches:
-            continue
-        if len(matches) > 1:
-            raise LabError(f"{run_dir.name}: {len(matches)} archived cells match "
-                           f"{spec.label()}: {', '.join(c['cell_id'] for c in matches)}")
-        cell = matches[0]
-        lock = (root / (cell.get("lock") or f"locks/{cell['cell_id']}.txt")).resolve()
-        if root not in lock.parents or not lock.is_file():
-            raise LabError(f"{run_dir.name}: the lock of cell {cell['cell_id']} "
-                           f"({cell.get('lock')}) is not in the archive")
-        locks[spec] = lock.read_text()
-        made = cell_from_lock(spec, locks[spec]).cell_id
-        if made != cell["cell_id"]:
-            ui.warn(f"{spec.label()}: the archived lock gives cell id {made} here, "
-                    f"{cell['cell_id']} in the archive; cells are compared by coordinates")
-    return locks
 
 
 def reproduce(archive_file: Path, lab_name: str = "local",
@@ -117,7 +71,7 @@ def reproduce(archive_file: Path, lab_name: str = "local",
             raise LabError(f"refusing to reproduce {archive_file}: it holds no {MATRIX_NAME}")
         reproduces["run_id"] = manifest.get("run_id", old.name)
         matrix = load_matrix(old / MATRIX_NAME)
-        locks = archived_locks(matrix, manifest, old, ui)
+        locks = locks_of_run(matrix, manifest, old, ui)
         if not locks:
             raise LabError(f"refusing to reproduce {archive_file}: none of its matrix's cells "
                            f"has a lock in the archive (status {manifest.get('status')!r})")

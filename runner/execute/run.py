@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import random
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from invoke.exceptions import CommandTimedOut
 from paramiko.ssh_exception import SSHException
 from pydantic import BaseModel
@@ -32,11 +34,13 @@ from runner.core.model import (
     CELL_PARTIAL,
     CELL_PENDING,
     LOCKS_DIR,
+    MANIFEST_NAME,
     MATRIX_NAME,
     RUN_COMPLETE,
     RUN_FAILED,
     RUN_INTERRUPTED,
     RUN_RUNNING,
+    SAMPLES_NAME,
     Variant,
 )
 from runner.execute import manifest
@@ -48,7 +52,7 @@ from runner.lab.inventory import load_lab
 from runner.lab.ssh import connect
 from runner.lab.ssh import run as ssh_run
 from runner.matrix.expand import Exclusion, load_matrix
-from runner.matrix.locks import Cell, cell_from_lock, environments, resolve_matrix
+from runner.matrix.locks import Cell, cell_from_lock, environments, locks_of_run, resolve_matrix
 from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
@@ -66,6 +70,20 @@ class Unit:
     params: BaseModel
     variant: Variant
     repetition: int
+
+    def key(self) -> tuple:
+        return (self.cell.cell_id, self.scenario, self.variant.label, self.repetition)
+
+
+def earlier_samples(run_dir: Path) -> list[dict]:
+    path = run_dir / SAMPLES_NAME
+    return pd.read_parquet(path).to_dict("records") if path.exists() else []
+
+
+def measured_units(samples: Samples) -> set[tuple]:
+    """The (cell_id, scenario, variant, repetition) keys that have samples."""
+    return {tuple(r[k] for k in ("cell_id", "scenario", "variant", "repetition"))
+            for r in samples.rows}
 
 
 def phases(matrix) -> list[list[str]]:
@@ -227,16 +245,53 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
         return _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure)
 
 
-def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -> Path:
+RESUMABLE = (RUN_INTERRUPTED, RUN_FAILED, RUN_RUNNING)
+
+
+def resume_run(run_dir: Path, lab_name: str = "local", ui=None, reconfigure: bool = False) -> Path:
+    """Finish an interrupted or failed run in its own folder: the same matrix
+    file, locks and seed; only the units with no sample yet are measured
+    (a failed unit is measured again, its raw folder kept aside); the
+    manifest's `resumptions` records each resumption."""
+    run_dir = Path(run_dir)
+    try:
+        old = json.loads((run_dir / MANIFEST_NAME).read_text())
+    except (OSError, ValueError) as exc:
+        raise LabError(f"{run_dir}: cannot resume, no readable {MANIFEST_NAME} ({exc})") from None
+    if old.get("status") == RUN_COMPLETE:
+        raise LabError(f"{run_dir.name} is complete: nothing to resume")
+    if old.get("status") not in RESUMABLE:
+        raise LabError(f"{run_dir.name}: status {old.get('status')!r} cannot be resumed")
+    matrix = load_matrix(run_dir / MATRIX_NAME)
+    locks = locks_of_run(matrix, old, run_dir, ui)
+    if not locks:
+        raise LabError(f"{run_dir.name} failed before its cells had locks "
+                       f"({old.get('error') or 'no cells'}): start a new run instead")
+    lab = load_lab(lab_name)
+    with lab_lock.hold(lab.vars["lab_state_dir"], lab.name, f"lab run --resume {run_dir.name}"):
+        return _run_matrix(matrix, lab, run_dir.parent, ui, locks, old.get("reproduces"),
+                           reconfigure, resume=(run_dir, old))
+
+
+def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
+                resume: tuple[Path, dict] | None = None) -> Path:
     server_host, client_host = lab.by_role("server"), lab.by_role("client")
-    run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
-    ui.info(f"run {run_id} → {run_dir}")
-    started = time.time()
-    shutil.copyfile(matrix.path, run_dir / MATRIX_NAME)      # the matrix as given
+    if resume:
+        run_dir, old = resume
+        run_id = run_dir.name
+        ui.info(f"resuming run {run_id} ({old['status']}) in {run_dir}")
+        started = (old.get("timings") or {}).get("started", time.time())
+    else:
+        run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
+        ui.info(f"run {run_id} → {run_dir}")
+        started = time.time()
+        shutil.copyfile(matrix.path, run_dir / MATRIX_NAME)      # the matrix as given
     exclusions = []
     provenance = {"reproduces": reproduces} if reproduces else {}
 
     def failed_before_measuring(error: str):
+        if resume:       # the folder keeps what it had; the error is printed
+            return
         # The folder says why it holds no measurement, rather than looking half-written.
         manifest.write_manifest(run_dir, {"run_id": run_id, "status": RUN_FAILED, "error": error,
                                           "matrix_name": matrix.name, "matrix": matrix.raw,
@@ -251,9 +306,10 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
         if matrix.protocol.aa_control:
             cells = with_aa_twins(cells, matrix.baseline_server)
         lock_dir = run_dir / LOCKS_DIR
-        lock_dir.mkdir()
+        lock_dir.mkdir(exist_ok=bool(resume))
         for cell in cells:
-            (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
+            if not (lock_dir / f"{cell.cell_id}.txt").exists():
+                (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
         cells, install_failed, installs, configured = install(
             lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui, reconfigure)
     except (LabError, KeyboardInterrupt) as exc:
@@ -265,6 +321,11 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
     cell_state = {c.cell_id: {"status": CELL_FAILED if c.cell_id in install_failed else CELL_PENDING,
                               "reason": install_failed.get(c.cell_id), "command": None,
                               "observed_cpus": {}} for c in cells}
+    measured, earlier = set(), {}
+    if resume:
+        samples.rows = earlier_samples(run_dir)
+        measured = measured_units(samples)
+        earlier = {c["cell_id"]: c for c in old.get("cells") or []}
     base = {
         "run_id": run_id, "status": RUN_RUNNING, "matrix_name": matrix.name,
         # Reproducing, the matrix file is a temporary copy: name where it came from.
@@ -297,6 +358,12 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
         "excluded": _excluded(exclusions),
         **provenance,
     }
+    if resume:
+        base["resumptions"] = [*old.get("resumptions", []), {
+            "at": time.time(), "previous_status": old["status"],
+            "previous_error": old.get("error"), "units_measured_before": len(measured),
+            "failures_measured_again": [f for c in old.get("cells") or []
+                                        for f in c.get("failures") or []]}]
 
     def cells_entry():
         return [{**c.columns(), "env_id": c.env_id, "lock": f"{LOCKS_DIR}/{c.cell_id}.txt",
@@ -309,9 +376,14 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
                  "scenarios": list(matrix.scenarios_for(c.spec)),
                  **cell_state[c.cell_id]} for c in cells]
 
-    rep_timings = []
+    rep_timings = list((old.get("timings") or {}).get("repetitions", [])) if resume else []
     for c in cells:
         cell_state[c.cell_id].update(failures=[], units_ok=0, units_planned=0)
+        if c.cell_id in earlier:
+            cell_state[c.cell_id].update(
+                units_ok=sum(1 for u in measured if u[0] == c.cell_id),
+                command=earlier[c.cell_id].get("command"),
+                observed_cpus=earlier[c.cell_id].get("observed_cpus") or {})
 
     def save(status: str, folder: Path = run_dir, error: str | None = None):
         samples.write(folder)
@@ -355,11 +427,17 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure) -
                 cell_state[unit.cell.cell_id]["units_planned"] += 1
             with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
                 for unit in order:
+                    if unit.key() in measured:       # resuming: measured before
+                        advance(f"{unit.cell.spec.label()} {unit.scenario} measured before")
+                        continue
                     if measure_unit(ctx, unit, samples, cell_state, rep_timings, ui).ssh_lost:
                         check_hosts(ctx, ui)
                     write_or_fault(samples.write, run_dir)
                     advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
                             f"rep {unit.repetition}")
+        for state in cell_state.values():      # resuming: cells measured before, all done
+            if state["status"] == CELL_PENDING and state["units_ok"] and not state["failures"]:
+                state["status"] = CELL_OK
         status = RUN_COMPLETE
     except LabError as exc:      # a host lost, the run folder unwritable: stop, keep the rest
         status, base["error"] = RUN_FAILED, str(exc)

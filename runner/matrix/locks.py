@@ -20,7 +20,9 @@ from pathlib import Path
 from runner.matrix import compat
 from runner.core.errors import LabError
 from runner.core.files import sha256_bytes, write_atomic
-from runner.matrix.expand import ALL_SERVER_PACKAGES, BASE_PACKAGES, CellSpec, Exclusion, Matrix
+from runner.core.model import is_aa_twin
+from runner.matrix.expand import (ALL_SERVER_PACKAGES, BASE_PACKAGES, CORE_AXES, CellSpec, Exclusion,
+                                   Matrix)
 from runner.catalog.servers import SERVERS
 
 PINNED_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
@@ -171,3 +173,49 @@ def environments(cells: list[Cell]) -> list[dict]:
                              "lock_text": cell.lock_text,
                              "lock_sha256": sha256_bytes(cell.lock_text)}
     return sorted(envs.values(), key=lambda e: e["env_id"])
+
+
+def _same_cell(spec, cell: dict) -> bool:
+    """Does the archived manifest's cell have the coordinates of `spec`?
+    asgiref only when the matrix pins it (otherwise the resolver chose it,
+    and the lock says which); package axes are the cell's own columns."""
+    for axis in CORE_AXES:
+        wanted = spec.value(axis)
+        if axis == "asgiref" and wanted is None:
+            continue
+        have = cell.get(axis, 1 if axis == "threads" else None)
+        if str(have) != str(wanted):
+            return False
+    packages = cell.get("packages") or {}
+    return all(str(cell.get(p, packages.get(p))) == str(v) for p, v in spec.extras)
+
+
+def locks_of_run(matrix, manifest: dict, run_dir: Path, ui) -> dict:
+    """{CellSpec: lock text} for every cell of `matrix` a run had (its
+    manifest's cells, A/A twins aside: the protocol brings them back), read
+    from its folder (locks/<cell_id>.txt): `lab reproduce`, `lab run --resume`.
+    Warns when a lock does not give the archived cell_id here (the lab's
+    cell identity changed since): the comparison matches cells by their
+    coordinates, so it still holds."""
+    archived = [c for c in manifest.get("cells") or []
+                if isinstance(c, dict) and not is_aa_twin(c)]
+    root = run_dir.resolve()
+    locks = {}
+    for spec in matrix.cells:
+        matches = [c for c in archived if _same_cell(spec, c)]
+        if not matches:
+            continue
+        if len(matches) > 1:
+            raise LabError(f"{run_dir.name}: {len(matches)} archived cells match "
+                           f"{spec.label()}: {', '.join(c['cell_id'] for c in matches)}")
+        cell = matches[0]
+        lock = (root / (cell.get("lock") or f"locks/{cell['cell_id']}.txt")).resolve()
+        if root not in lock.parents or not lock.is_file():
+            raise LabError(f"{run_dir.name}: the lock of cell {cell['cell_id']} "
+                           f"({cell.get('lock')}) is not in the archive")
+        locks[spec] = lock.read_text()
+        made = cell_from_lock(spec, locks[spec]).cell_id
+        if made != cell["cell_id"]:
+            ui.warn(f"{spec.label()}: the archived lock gives cell id {made} here, "
+                    f"{cell['cell_id']} in the archive; cells are compared by coordinates")
+    return locks

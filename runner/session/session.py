@@ -75,6 +75,17 @@ def slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
 
 
+def set_aside(folder: Path) -> None:
+    """A unit measured again (a resumed run) never overwrites the files of its
+    earlier attempt: they move to <folder>.earlier<k>."""
+    if not folder.exists():
+        return
+    k = 1
+    while folder.with_name(f"{folder.name}.earlier{k}").exists():
+        k += 1
+    folder.rename(folder.with_name(f"{folder.name}.earlier{k}"))
+
+
 class Session:
     """One fresh server of one cell, for one variant of one repetition."""
 
@@ -90,6 +101,7 @@ class Session:
         self.client_dir = f"{self.client_paths.root}/runs/{ctx.run_id}/{cell.cell_id}/{unit}"
         self.local_dir = Path(ctx.run_dir) / RAW_DIR / cell.cell_id / unit
         self.relative_dir = f"{RAW_DIR}/{cell.cell_id}/{unit}"
+        set_aside(self.local_dir)
 
     # -- where things are ------------------------------------------------------
     def url(self, path: str) -> str:
