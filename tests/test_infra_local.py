@@ -366,3 +366,37 @@ def test_terraform_validation_error_is_one_line():
         assert infra.leftovers("tbad") == []
     finally:
         shutil.rmtree(infra.state_dir("tbad"), ignore_errors=True)
+
+
+@pytest.mark.e2e
+@needs_lab
+def test_lab_down_after_an_interrupted_lab_up_leaves_nothing(tmp_path):
+    """`lab up` killed (its whole process group, as a terminal or a CI
+    timeout does) while Terraform builds the hosts: Terraform's state holds a
+    part of the lab at most, and `lab down` still removes all of it."""
+    lab, subnet = "partial", "198.18.4.0/24"
+    cmd = [str(Path(REPO_ROOT) / ".venv" / "bin" / "lab"), "up", "--lab", lab, "--subnet", subnet]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if f"djlab-{lab}-" in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                  text=True).stdout:
+                break               # the first host exists: Terraform is mid-way
+            time.sleep(0.01)
+        assert proc.poll() is None, f"lab up ended before it could be interrupted:\n{proc.stdout.read()}"
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=120)
+        time.sleep(1)               # whatever survived the signal settles
+        assert infra.leftovers(lab), "the interrupted lab up left nothing to clean"
+        logs: list[str] = []
+        infra.lab_down(lab, log=logs.append)
+        assert_gone(lab)
+        # Down again: nothing left, nothing to do.
+        infra.lab_down(lab, log=logs.append)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        subprocess.run(cmd[:1] + ["down", "--lab", lab], cwd=REPO_ROOT, capture_output=True)
+        shutil.rmtree(infra.state_dir(lab), ignore_errors=True)

@@ -9,10 +9,12 @@ and nothing generated lands in git.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -202,14 +204,59 @@ def lab_down(lab_name: str = "local", repo_root: Path = REPO_ROOT, log: Log = pr
             variables["subnet"] = outputs["subnet"]["value"]
         tf = _terraform(lab_name, repo_root, variables)
         log(f"lab {lab_name}: terraform destroy")
-        # python-terraform 0.10.1 passes -force by default; Terraform >= 0.15 rejects it.
-        terraform.check("destroy", tf.destroy(force=None, auto_approve=True))
+        try:
+            # python-terraform 0.10.1 passes -force by default; Terraform >= 0.15 rejects it.
+            terraform.check("destroy", tf.destroy(force=None, auto_approve=True))
+        except LabError as exc:
+            # A half-built lab can fail its own destroy: everything of a local
+            # lab is found by name, so remove it all and forget the state.
+            log(f"lab {lab_name}: {exc}; removing the lab by its names instead")
+            sweep(lab_name, repo_root)
+            if not leftovers(lab_name, repo_root):
+                _state_file(lab_name, repo_root).unlink(missing_ok=True)
     shutil.rmtree(inventory_path(lab_name, repo_root).parent, ignore_errors=True)
 
     left = leftovers(lab_name, repo_root)
     if left:
+        # An interrupted `lab up` leaves things Terraform never recorded: find
+        # them by the lab's own names and remove them.
+        log(f"lab {lab_name}: {len(left)} thing(s) Terraform did not record (an interrupted "
+            f"`lab up`?): removing them: " + "; ".join(left))
+        sweep(lab_name, repo_root)
+        left = leftovers(lab_name, repo_root)
+    if left:
         raise LabError(f"lab {lab_name}: teardown left {len(left)} thing(s) behind: " + "; ".join(left))
     log(f"lab {lab_name}: down in {time.monotonic() - started:.1f} s")
+
+
+def sweep(lab_name: str, repo_root: Path = REPO_ROOT) -> None:
+    """Remove what `leftovers` finds, by the lab's naming alone: every process
+    in its namespaces or run from its host folders, then the namespaces, the
+    links and the cpuset cgroups. Never touches another lab's (the names
+    carry the lab's name)."""
+    _check_name(lab_name)
+    namespaces = [ln.split()[0] for ln in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+        if ln.split() and ln.split()[0].startswith(f"djlab-{lab_name}-")]
+    pids = set()
+    for ns in namespaces:
+        pids |= set(subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                   text=True).stdout.split())
+    pids |= {item.split()[1] for item in leftovers(lab_name, repo_root) if item.startswith("process ")}
+    for pid in pids:
+        if pid.isdigit() and int(pid) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    time.sleep(0.2)
+    for ns in namespaces:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    for item in leftovers(lab_name, repo_root):
+        if item.startswith("link "):
+            subprocess.run(["ip", "link", "del", item.split()[1]], capture_output=True)
+    cgroup = CPUSET_ROOT / f"djlab-{lab_name}"
+    for group in sorted(cgroup.glob("*/"), reverse=True) + [cgroup]:
+        with contextlib.suppress(OSError):
+            group.rmdir()
 
 
 def leftovers(lab_name: str, repo_root: Path = REPO_ROOT) -> list[str]:
