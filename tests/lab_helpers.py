@@ -29,3 +29,19 @@ def lab_processes() -> list[str]:
 
 def run_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+def servers_on_host(host: str) -> list[int]:
+    """Pids of the app servers running in a host's namespace (gunicorn
+    retitles its processes, so their command lines name no lab path)."""
+    pids = subprocess.run(["ip", "netns", "pids", f"djlab-{LAB}-{host}"], capture_output=True,
+                          text=True).stdout.split()
+    found = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(name in cmdline for name in (b"gunicorn", b"uvicorn", b"labproject")):
+            found.append(int(pid))
+    return found

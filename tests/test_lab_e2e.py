@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, LAB_CMD, SUBNET, lab, lab_processes, run_folders
+from tests.lab_helpers import (LAB, LAB_CMD, SUBNET, lab, run_folders,
+                               servers_on_host)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
@@ -165,8 +166,8 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
     uvicorn_bin.chmod(0o755)
 
 
-def lab_processes_of_servers() -> list[str]:
-    return [p for p in lab_processes() if "labproject" in p]
+def lab_processes_of_servers() -> list[int]:
+    return servers_on_host("server")
 
 
 def test_ctrl_c_stops_the_server_and_keeps_what_was_measured(lab_up, tmp_path_factory):
