@@ -21,6 +21,11 @@ class HostUnreachable(LabError):
     """A lab host stays unreachable over SSH: the run stops."""
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: its type and its message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:limit]
+
+
 WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 

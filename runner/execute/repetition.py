@@ -20,7 +20,7 @@ from invoke.exceptions import CommandTimedOut
 from paramiko.ssh_exception import SSHException
 
 from runner.core.cpus import cpu_list, parse_cpu_list
-from runner.core.errors import StepFailed, storage_fault
+from runner.core.errors import StepFailed, one_line, storage_fault
 from runner.core.model import Variant
 from runner.matrix.locks import Cell
 from runner.scenarios import SCENARIOS
@@ -80,10 +80,6 @@ def measure_until_quiet(session: Session, plugin, params, variant: Variant,
     if plugin.remeasure_disturbed:
         metrics["window_attempts"] = (float(attempts), "count")
     return metrics
-
-
-def one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,

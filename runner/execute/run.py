@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from runner import REPO_ROOT
 from runner.catalog.servers import SERVERS
-from runner.core.errors import HostUnreachable, LabError, StorageFault, storage_fault
+from runner.core.errors import HostUnreachable, LabError, StorageFault, one_line, storage_fault
 from runner.core.files import sha256_file
 from runner.core.model import (
     AA_SUFFIX,
@@ -406,7 +406,7 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
             base["settle"] = settle_hosts(ctx)
         except (SSHException, OSError, CommandTimedOut) as exc:
             check_hosts(ctx, ui)          # names the host that is down
-            raise LabError(f"preparing the hosts failed: {' '.join(str(exc).split())}") from None
+            raise LabError(f"preparing the hosts failed: {one_line(exc)}") from None
         if stale:
             ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
         for role, seen in base["settle"].items():
@@ -415,14 +415,17 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
                         f" after {seen.get('after_s', '?')} s (limit {MAX_BUSY:.0%}; "
                         f"{seen.get('error', 'recorded in the manifest')})")
         runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
-        for c in runnable:
-            cell_state[c.cell_id]["phases_left"] = sum(
-                1 for names in phases(matrix) if set(names) & set(matrix.scenarios_for(c.spec)))
-        for names in phases(matrix):
+        run_phases = phases(matrix)
+        # Each cell's phases not yet planned: a run cut short before one has units left.
+        cell_phases = {c.cell_id: [i for i, names in enumerate(run_phases)
+                                   if set(names) & set(matrix.scenarios_for(c.spec))]
+                       for c in runnable}
+        for cell_id, wanted in cell_phases.items():
+            cell_state[cell_id]["phases_left"] = len(wanted)
+        for i, names in enumerate(run_phases):
             order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)
-            for c in runnable:
-                if set(names) & set(matrix.scenarios_for(c.spec)):
-                    cell_state[c.cell_id]["phases_left"] -= 1
+            for cell_id, wanted in cell_phases.items():
+                cell_state[cell_id]["phases_left"] = sum(1 for k in wanted if k > i)
             for unit in order:
                 cell_state[unit.cell.cell_id]["units_planned"] += 1
             with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
@@ -490,7 +493,7 @@ def check_hosts(ctx, ui, tries: int = 3, wait_s: float = 5.0) -> None:
                 ssh_run(conn, "true", timeout=15)
                 break
             except (SSHException, OSError, CommandTimedOut) as exc:
-                last = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+                last = one_line(exc, 200)
                 if attempt + 1 < tries:
                     time.sleep(wait_s)
         else:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from runner import REPO_ROOT
-from runner.core.errors import LabError
+from runner.core.errors import LabError, one_line
 from runner.lab import ssh
 from runner.lab.host_paths import HostPaths
 from runner.lab.inventory import Lab
@@ -120,39 +120,40 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
     record = json.loads(record_path.read_text())
     if record.get("fingerprint") != fingerprint:
         return "the inventory, the scenarios' files, the playbooks or the lab app changed"
+    server = lab.by_role("server")
     for host in lab.hosts.values():
         try:
             conn = connect(host)
             try:
                 out = ssh.run(conn, STAMP_CHECK.format(root=HostPaths.of(host).root, stamp=STAMP),
-                          timeout=30).stdout.split("\n")
+                              timeout=30).stdout.split("\n")
+                if not out or out[0] != f"token {record['token']}":
+                    return f"{host.name}: not stamped by the last playbook run"
+                if len(out) > 1 and out[1].strip():
+                    return f"{host.name}: {out[1].strip()}"
+                if host is server:
+                    why = complete_envs(lab, conn, extra_vars.get("lab_envs", []))
+                    if why:
+                        return why
             finally:
                 conn.close()
         except Exception as exc:           # the playbook will say what is wrong, in its terms
-            return f"{host.name}: cannot check its stamp ({type(exc).__name__}: {exc})"
-        if not out or out[0] != f"token {record['token']}":
-            return f"{host.name}: not stamped by the last playbook run"
-        if len(out) > 1 and out[1].strip():
-            return f"{host.name}: {out[1].strip()}"
-    return complete_envs(lab, extra_vars.get("lab_envs", []))
+            return f"{host.name}: cannot check it ({one_line(exc)})"
+    return None
 
 
-def complete_envs(lab: Lab, envs: list) -> str | None:
-    """Ask the server host's installer whether every environment is complete;
-    if so write its report where the playbook would have (install_report)."""
-    server = lab.by_role("server")
-    paths = HostPaths.of(server)
-    remote = f"{paths.root}/envs/fast-path-envs.json"
-    conn = connect(server)
-    try:
-        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-            json.dump(envs, f)
-            f.flush()
-            conn.put(f.name, remote)
-        result = ssh.run(conn, f"{paths.tools_python} {paths.tool('install_envs.py')} --if-complete "
-                           f"{paths.root}/envs {remote}", timeout=300, warn=True)
-    finally:
-        conn.close()
+def complete_envs(lab: Lab, conn, envs: list) -> str | None:
+    """Ask the server host's installer (over `conn`) whether every
+    environment is complete; if so write its report where the playbook would
+    have (install_report)."""
+    paths = HostPaths.of(lab.by_role("server"))
+    remote = f"{paths.envs}/fast-path-envs.json"
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(envs, f)
+        f.flush()
+        conn.put(f.name, remote)
+    result = ssh.run(conn, f"{paths.tools_python} {paths.tool('install_envs.py')} --if-complete "
+                           f"{paths.envs} {remote}", timeout=300, warn=True)
     if result.exited == NOT_COMPLETE:
         return "an environment asked for is missing or incomplete on the server host"
     if result.exited != 0:
@@ -160,7 +161,7 @@ def complete_envs(lab: Lab, envs: list) -> str | None:
     facts_dir = Path(lab.vars["lab_state_dir"]) / "facts"
     for old in facts_dir.glob("envs-*.json"):
         old.unlink()
-    (facts_dir / f"envs-{server.name}.json").write_text(
+    (facts_dir / f"envs-{lab.by_role('server').name}.json").write_text(
         json.dumps(json.loads(result.stdout), indent=4) + "\n")
     return None
 

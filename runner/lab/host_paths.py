@@ -26,8 +26,12 @@ class HostPaths:
     def tool(self, name: str) -> str:
         return f"{self.root}/tools/{name}"
 
+    @property
+    def envs(self) -> str:
+        return f"{self.root}/envs"
+
     def venv_bin(self, env_id: str) -> str:
-        return f"{self.root}/envs/{env_id}/venv/bin"
+        return f"{self.envs}/{env_id}/venv/bin"
 
     def rep_dir(self, run_id: str, cell_id: str, repetition: int) -> str:
         return f"{self.root}/runs/{run_id}/{cell_id}/rep{repetition}"

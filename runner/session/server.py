@@ -90,7 +90,7 @@ def deferred_sigint():
 def reap_stale_servers(ctx: Context) -> str:
     """Stop servers of this lab left by an earlier run that was killed hard
     (every server runs from a venv under <lab_root>/envs/). Returns what was found."""
-    envs = f"{HostPaths.of(ctx.server_host).root}/envs/"
+    envs = f"{HostPaths.of(ctx.server_host).envs}/"
     # "[/]root/..." matches the path but not this shell's own command line.
     pattern = shlex.quote(f"[{envs[0]}]{envs[1:]}")
     found = run(ctx.server_conn, f"pgrep -af {pattern} || true", timeout=15).stdout.strip()
