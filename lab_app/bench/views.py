@@ -6,13 +6,18 @@
 - async_view: an `async def` view (/async/); under ASGI it runs on the event
   loop, under WSGI Django runs it through async_to_sync.
 - spin_view: busy-waits `?us=` microseconds on the CPU (/spin/): the planted,
-  known extra cost per request of `lab calibrate`.
+  known extra cost per request of `lab calibrate`, and seed 002's CPU-bound
+  sync view; spin_async_view (/spin/async/) is the same work in an
+  `async def` view, which under ASGI holds the event loop.
+- StaticPage: a static HTML page through Django's template engine
+  (/static-page/), seed 004's "static page" with sync views only.
 
 The exact bytes each returns are registered in runner/catalog/views.py.
 """
 import time
 
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.views.generic import TemplateView
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,7 +45,7 @@ async def async_view(request):
 SPIN_MAX_US = 1_000_000
 
 
-def spin_view(request):
+def _spin(request):
     """Hold the CPU for exactly ?us= microseconds (a busy loop on the
     monotonic clock, not a sleep: the cost is CPU work, as a slower view's
     would be, and its wall time is what was asked whatever the CPU's speed)."""
@@ -52,3 +57,15 @@ def spin_view(request):
     while time.perf_counter_ns() < end:
         pass
     return HttpResponse(b"spin", content_type="text/plain")
+
+
+def spin_view(request):
+    return _spin(request)
+
+
+async def spin_async_view(request):
+    return _spin(request)
+
+
+class StaticPage(TemplateView):
+    template_name = "bench/static.html"

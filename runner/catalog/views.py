@@ -46,36 +46,67 @@ class View:
     only_under: str | None = None   # the one scenario that sets up what its app needs
 
 
-# `spin-<µs>`: the calibration's view, one name per planted cost (lab_app's
-# spin_view busy-waits ?us= microseconds). Any size is a valid view name.
-SPIN_NAME = re.compile(r"spin-(\d{1,6})")
-SPIN_NAMES = "spin-<microseconds>"
+# Views sized by their name, one family per kind of work: any size is a
+# valid view name, made on demand. `spin-<µs>` is the calibration's view
+# (lab_app's spin_view busy-waits ?us= microseconds); the others are seed
+# 002's CPU-bound async view and its I/O-bound views (io-mix's slow paths,
+# sleeping <ms> milliseconds: time.sleep in sync code, asyncio.sleep in async).
+@dataclass(frozen=True)
+class SizedFamily:
+    prefix: str
+    unit: str
+    path: str           # with {n} (the size) or {s} (the size in seconds)
+    body: bytes
+    description: str    # with {n}
+
+
+SIZED = {f.prefix: f for f in (
+    SizedFamily("spin", "µs", "/spin/?us={n}", b"spin",
+                "plain sync view holding the CPU {n} µs per request (lab calibrate's planted cost)"),
+    SizedFamily("spin-async", "µs", "/spin/async/?us={n}", b"spin",
+                "async def view holding the CPU {n} µs per request (seed 002's CPU-bound view)"),
+    SizedFamily("sleep-sync", "ms", "/io/sync/slow?s={s}", b"slow",
+                "sync view waiting {n} ms in time.sleep (seed 002's I/O-bound view)"),
+    SizedFamily("sleep-async", "ms", "/io/async/slow?s={s}", b"slow",
+                "async def view waiting {n} ms in asyncio.sleep (seed 002's I/O-bound view)"),
+)}
+SIZED_NAME = re.compile(r"(spin|spin-async|sleep-sync|sleep-async)-(\d{1,6})")
+SPIN_NAMES = ", ".join(f"{f.prefix}-<{f.unit}>" for f in SIZED.values())
+
+
+def sized_view(name: str) -> View | None:
+    """The view a sized name stands for ("sleep-async-50"); None for other names."""
+    found = SIZED_NAME.fullmatch(name) if isinstance(name, str) else None
+    if not found:
+        return None
+    family, n = SIZED[found[1]], int(found[2])
+    seconds = f"{n / 1000:g}" if family.unit == "ms" else ""
+    return View(name=name, path=family.path.format(n=n, s=seconds), expected_status=200,
+                expected_body=family.body, expected_content_type="text/plain",
+                description=family.description.format(n=n))
 
 
 def spin_view(us: int) -> View:
-    return View(name=f"spin-{us}", path=f"/spin/?us={us}", expected_status=200,
-                expected_body=b"spin", expected_content_type="text/plain",
-                description=f"plain sync view holding the CPU {us} µs per request "
-                            "(lab calibrate's planted cost)")
+    return sized_view(f"spin-{us}")
 
 
 def spin_us(name: str) -> int | None:
-    """The planted cost of a spin view's name, in µs; None for other views."""
-    found = SPIN_NAME.fullmatch(name) if isinstance(name, str) else None
-    return int(found[1]) if found else None
+    """The planted cost of a `spin-<µs>` view's name, in µs; None for other views."""
+    found = SIZED_NAME.fullmatch(name) if isinstance(name, str) else None
+    return int(found[2]) if found and found[1] == "spin" else None
 
 
 class Views(dict):
-    """The registered views by name, and every `spin-<µs>` made on demand."""
+    """The registered views by name, and every sized view made on demand."""
 
     def __missing__(self, name):
-        us = spin_us(name)
-        if us is None:
+        view = sized_view(name)
+        if view is None:
             raise KeyError(name)
-        return spin_view(us)
+        return view
 
     def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or spin_us(name) is not None
+        return dict.__contains__(self, name) or sized_view(name) is not None
 
     def get(self, name, default=None):
         return self[name] if name in self else default
@@ -152,6 +183,16 @@ VIEWS: Views = Views({
             expected_body=b"fast",
             expected_content_type="text/plain",
             description="Django async views: the slow one awaits asyncio.sleep",
+        ),
+        View(
+            name="static",
+            path="/static-page/",
+            expected_status=200,
+            expected_body=b'id="static-page"',
+            match="contains",
+            expected_content_type="text/html",
+            description="a static HTML page rendered by a sync TemplateView (seed 004); "
+                        "the page must contain its marker",
         ),
         View(
             name="polls",
