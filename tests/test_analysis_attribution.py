@@ -109,7 +109,7 @@ def test_spread_siblings_or_too_few_flag_nothing():
     assert "Not checked" in anomaly_lines(flags)[0]
 
 
-def test_servers_are_not_an_anomaly_axis():
+def test_wsgi_and_asgi_servers_far_apart_are_not_anomalies():
     samples = frame(*[cell(f"{s}-1", s, i, p50=[p] * 3) for s, i, p in
                       (("gunicorn-sync", "wsgi", 0.5), ("uvicorn", "asgi", 2.0),
                        ("daphne", "asgi", 2.2))])
