@@ -5,9 +5,11 @@ LAB_CLI := $(VENV)/bin/lab
 LAB   ?= local
 MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
+SEED  ?=
+FULL  ?=
 APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
 
-.PHONY: help setup lab-up lab-down install run report demo calibrate test
+.PHONY: help setup lab-up lab-down install run report demo calibrate seed seeds test
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +48,13 @@ demo: setup lab-up ## setup, lab-up, run matrices/demo.yaml, report
 
 calibrate: setup lab-up ## Planted +5/+10 % costs next to A/A twins: writes calibration.json
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) calibrate --lab $(LAB)
+
+seed: setup lab-up ## One seed write-up, published vs measured: make seed SEED=000 [FULL=1]
+	@[ -n "$(SEED)" ] || { echo "error: give SEED=000..004 (matrices/seeds/)"; exit 2; }
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) seed $(SEED) --lab $(LAB) $(if $(FULL),--full)
+
+seeds: setup lab-up ## Every seed in turn; writes results/seeds-<time>.md [FULL=1]
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) seeds --lab $(LAB) $(if $(FULL),--full)
 
 test: setup ## Import contracts, unit tests and the end-to-end lab test (root, Terraform)
 	@$(VENV)/bin/lint-imports

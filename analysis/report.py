@@ -20,6 +20,8 @@ import pandas as pd
 from analysis import formatting as fmt
 from analysis import paired
 from analysis.anomalies import anomalies, anomaly_lines
+from analysis.seeds import TITLE as SEEDS_TITLE
+from analysis.seeds import display_table, load_claims, published_vs_measured, section_lines, seed_of
 from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
@@ -107,7 +109,8 @@ def wrk_ran(manifest: dict) -> bool:
 def top_lines(facts: "_Facts") -> list[str]:
     """The first screen: anomaly flags (short, so they never scroll away
     below many verdicts), the verdicts, and the overhead attribution."""
-    lines = [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
+    lines = list(facts.published_lines)
+    lines += [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
                              facts.unjudged)
     if facts.paired is not None:
@@ -213,6 +216,13 @@ class _Facts:
         self.unjudged = scenario_order(has_p50[has_p50 == 0].index)
         self.sections = scenario_sections(self)
         self.anomalies = anomalies(self.medians, samples)
+        # A seed's run: its write-up's figures beside the lab's, first of all.
+        self.seed = seed_of(manifest)
+        self.published, self.published_lines = None, []
+        if self.seed:
+            claims = load_claims()
+            self.published = published_vs_measured(samples, claims.of(self.seed))
+            self.published_lines = section_lines(self.seed, claims, self.published)
         self.attribution = attribution(samples, self.baseline)
         self.attribution_missing = missing_views(samples)
         self.attribution_asked = not self.attribution.empty or bool(self.attribution_missing)
@@ -225,10 +235,13 @@ class _Facts:
             self.tables[CONTROL_TITLE] = control_table(self.controls, self._ids())
         if not self.anomalies.empty:
             self.tables[ANOMALIES_TITLE] = fmt.display(
-                self.anomalies, ["cell_id", *CELL_COLUMNS, "scenario", "variant", "axis"],
-                [("p50 ms", "p50_ms", lambda v: fmt.num(v, 3)),
-                 ("siblings ms", "siblings_p50_ms", lambda v: fmt.num(v, 3)),
+                self.anomalies, ["cell_id", *CELL_COLUMNS, "scenario", "variant", "axis",
+                                 "metric"],
+                [("value ms", "value_ms", lambda v: fmt.num(v, 3)),
+                 ("siblings ms", "siblings_ms", lambda v: fmt.num(v, 3)),
                  ("ratio", "ratio", lambda v: fmt.num(v, 2))])
+        if self.published is not None:   # first: the console prints it first
+            self.tables = {SEEDS_TITLE: display_table(self.published), **self.tables}
         if not self.attribution.empty:
             self.tables[ATTRIBUTION_TITLE] = attribution_table(self.attribution)
         for section in self.sections:

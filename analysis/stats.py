@@ -317,6 +317,26 @@ def not_compared(samples: pd.DataFrame, baseline_server: str,
     return unmatched_cells(_comparable_medians(samples, medians), baseline_server)
 
 
+def median_interval(x: np.ndarray) -> tuple[float, float]:
+    """Bootstrap interval of the median of one cell's repetitions (NaN, NaN
+    below MIN_REPETITIONS), as :func:`cell_stats` computes it."""
+    low, high = _intervals(_median, [(np.asarray(x, float),)])
+    return float(low[0]), float(high[0])
+
+
+def difference_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Bootstrap interval of median(x) - median(y), the two resampled
+    independently, as :func:`compare` computes the p50 difference."""
+    low, high = _intervals(_diff_of_medians, [(np.asarray(x, float), np.asarray(y, float))])
+    return float(low[0]), float(high[0])
+
+
+def ratio_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Bootstrap interval of median(x) / median(y)."""
+    low, high = _intervals(_ratio_of_medians, [(np.asarray(x, float), np.asarray(y, float))])
+    return float(low[0]), float(high[0])
+
+
 # --------------------------------------------------------------------------
 # Helpers
 

@@ -182,6 +182,73 @@ def run(matrix: Optional[Path] = typer.Argument(None, help="The matrix file (not
     _guard(go)
 
 
+FullOpt = typer.Option(False, "--full", help="The write-up's own size (matrices/seeds/full/) "
+                                           "instead of the default size.")
+
+
+@app.command()
+def seed(seed_id: str = typer.Argument(..., metavar="SEED", help="000-004 (matrices/seeds/)."),
+         lab: str = LabOpt, full: bool = FullOpt,
+         results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
+    """Run one seed write-up's matrix and set its published figures beside the
+    lab's, with a verdict per claim (the report's first section)."""
+    from runner.matrix.seeds import seed_matrix
+
+    def go():
+        _check_claims()
+        matrix = seed_matrix(seed_id, full)
+        ui.info(f"seed {seed_id}: {matrix.relative_to(REPO_ROOT)}")
+        run_dir = run_matrix_and_report(matrix, lab, results)
+        ui.info(f"results: {run_dir}")
+    _guard(go)
+
+
+@app.command()
+def seeds(lab: str = LabOpt, full: bool = FullOpt,
+          results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
+    """Run every seed's matrix in turn; write results/seeds-<time>.md, one
+    published-vs-measured section per seed, and print each seed's verdict."""
+    from analysis.seeds import seeds_summary
+    from runner.matrix.seeds import seed_matrices
+
+    def go():
+        _check_claims()
+        matrices = seed_matrices(full)
+        runs, failed = {}, []
+        start = time.monotonic()
+        for number, (key, matrix) in enumerate(matrices.items(), 1):
+            ui.info(f"seed {key} ({number}/{len(matrices)}, {time.monotonic() - start:.0f} s "
+                    f"so far): {matrix.relative_to(REPO_ROOT)}")
+            try:
+                runs[key] = run_matrix_and_report(matrix, lab, results)
+            except LabError as exc:
+                ui.error(f"seed {key}: {exc}")
+                failed.append(key)
+        path, lines = seeds_summary(runs, results)
+        for line in lines:
+            ui.info(line)
+        ui.info(f"seeds: {path} ({time.monotonic() - start:.0f} s)")
+        if failed:
+            raise LabError(f"seed(s) {', '.join(failed)} did not run to the end (above)")
+    _guard(go)
+
+
+def _check_claims() -> None:
+    """Refuse to start a long run when the claims file does not load."""
+    from analysis.seeds import load_claims
+    try:
+        load_claims()
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+
+
+def run_matrix_and_report(matrix: Path, lab: str, results: Path) -> Path:
+    from runner.execute.run import run_matrix
+    run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui)
+    _print_report(run_dir)
+    return run_dir
+
+
 @app.command()
 def calibrate(lab: str = LabOpt,
               template: Path = typer.Option(REPO_ROOT / "matrices" / "calibrate.yaml",
@@ -212,7 +279,10 @@ def calibrate(lab: str = LabOpt,
 def _print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
     from analysis.html_report import write_reports
-    markdown, html, tables = write_reports(run_dir)
+    try:
+        markdown, html, tables = write_reports(run_dir)
+    except ValueError as exc:   # the analysis names the file or field at fault
+        raise LabError(f"report of {run_dir}: {exc}") from None
     for title, frame in tables:
         if len(frame):
             ui.table(title, frame)
@@ -227,10 +297,7 @@ def report(run: Path = typer.Argument(REPO_ROOT / "results" / "latest",
     def go():
         if not run.exists():
             raise LabError(f"{run}: no such run folder")
-        try:
-            path = _print_report(run)
-        except ValueError as exc:
-            raise LabError(str(exc)) from None
+        path = _print_report(run)
         ui.info(f"report: {path}")
     _guard(go)
 
