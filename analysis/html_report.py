@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from analysis import plots
+from analysis import plots, seeds
 from analysis.formatting import TEXT_COLUMNS
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import load_run
@@ -63,7 +63,8 @@ FIGURES = [
     *figure_specs(),   # each scenario's own (analysis/scenarios/)
 ]
 # Shown at the top as sentences (verdict_section), not again as tables.
-_AT_TOP = {VERDICT_TITLE, WARNINGS_TITLE, CONTROL_TITLE, ANOMALIES_TITLE, ATTRIBUTION_TITLE}
+_AT_TOP = {VERDICT_TITLE, WARNINGS_TITLE, CONTROL_TITLE, ANOMALIES_TITLE, ATTRIBUTION_TITLE,
+           seeds.TITLE}
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px;
@@ -97,7 +98,8 @@ def render_html(facts: _Facts, samples: pd.DataFrame) -> str:
         f"<title>Benchmark report: {_esc(run_id)}</title>",
         f"<style>{CSS}</style></head><body>",
         markdown(head_lines(facts)),
-        f'<section id="verdicts">{markdown(top_lines(facts))}</section>',
+        _published(facts),
+        f'<section id="verdicts">{markdown(top_lines(facts, published=False))}</section>',
         f'<section id="figures"><h2>Figures</h2>{_figures(facts, samples)}</section>',
         '<section id="measured"><h2>How this was measured</h2>'
         f"<p>{inline(_how_measured(manifest))}</p></section>",
@@ -156,6 +158,18 @@ def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
         out.append(f'<figure id="{fig_id}"><img src="data:image/png;base64,{png(fig)}"'
                    f' alt="{_esc(caption)}"><figcaption>{_esc(caption)}</figcaption></figure>')
     return "\n".join(out) or "<p>No figure: this run has none of the data the figures show.</p>"
+
+
+def _published(facts: _Facts) -> str:
+    """A seed's run: its published-vs-measured table, then the same as a figure."""
+    if facts.published is None:
+        return ""
+    fig = seeds.figure(facts.published)
+    image = "" if fig is None else (
+        f'<figure id="fig-published"><img src="data:image/png;base64,{png(fig)}"'
+        f' alt="{_esc(seeds.FIGURE_CAPTION)}"><figcaption>{_esc(seeds.FIGURE_CAPTION)}'
+        "</figcaption></figure>")
+    return f'<section id="published">{markdown(facts.published_lines)}{image}</section>'
 
 
 def png(fig) -> str:

@@ -106,10 +106,12 @@ def wrk_ran(manifest: dict) -> bool:
     return any(str(m).startswith("wrk") for m in [*models.values(), legacy])
 
 
-def top_lines(facts: "_Facts") -> list[str]:
-    """The first screen: anomaly flags (short, so they never scroll away
-    below many verdicts), the verdicts, and the overhead attribution."""
-    lines = list(facts.published_lines)
+def top_lines(facts: "_Facts", published: bool = True) -> list[str]:
+    """The first screen: for a seed's run its published-vs-measured table
+    (unless ``published`` is False: report.html puts it with its figure),
+    anomaly flags (short, so they never scroll away below many verdicts), the
+    verdicts, and the overhead attribution."""
+    lines = list(facts.published_lines) if published else []
     lines += [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
                              facts.unjudged)

@@ -51,6 +51,9 @@ SEED_RUN = re.compile(r"seed-(\d{3})(-full)?")
 APPROX = 0.25   # "~1 ms", "about 15 ms": read as ±25 %
 EXACT = 0.05    # "15.04 s": rounding, and what the lab calls an effect (MIN_EFFECT)
 TITLE = "Published vs measured"
+# Each row's figures for the plot: the lab's statistic (value, difference or
+# ratio) with its interval, and the published band (NaN where there is none).
+NUMBERS = ["value", "low", "high", "band_low", "band_high"]
 
 REPRODUCED = "reproduced"
 DIRECTION_ONLY = "reproduced in direction only"
@@ -174,7 +177,7 @@ def published_vs_measured(samples: pd.DataFrame, claims: list[Claim]) -> pd.Data
             rows.append({"claim": claim.id, "statement": claim.statement,
                          "published": published_text(claim), **judged})
     return pd.DataFrame(rows, columns=["claim", "statement", "published", "measured",
-                                       "verdict", "where", "note"])
+                                       "verdict", "where", "note", *NUMBERS])
 
 
 def published_text(claim: Claim) -> str:
@@ -239,7 +242,7 @@ def _value(claim: Claim, x: np.ndarray) -> dict:
     verdict, note = _overlap(point, low, high, band, len(x))
     if verdict == NOT_REPRODUCED and _middle(band):
         note = f"the lab measures ×{point / _middle(band):.2f} the published figure"
-    return _row(measured, verdict, "", note)
+    return _row(measured, verdict, "", note, (point, low, high, *band))
 
 
 def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
@@ -253,6 +256,8 @@ def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
         low, high = ratio_interval(x, y)
         null, measured = 1.0, f"×{point:.3g} {_ci(low, high)}"
     sides = f"{fmt.general(float(np.median(x)))} vs {fmt.general(float(np.median(y)))}"
+    band = _band(claim) if kind in ("difference", "ratio") else (math.nan, math.nan)
+    numbers = (point, low, high, *band)
     if kind == "order":
         verdict, note = _order(m.direction, point, low, high, n)
     elif kind == "equivalent":
@@ -263,7 +268,8 @@ def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
         if verdict == NOT_REPRODUCED and _beyond(low, high, null, point, n) == \
                 np.sign(published - null):
             verdict = DIRECTION_ONLY
-    return _row(measured, verdict, "", "; ".join(filter(None, [f"medians {sides}", note])))
+    return _row(measured, verdict, "", "; ".join(filter(None, [f"medians {sides}", note])),
+                numbers)
 
 
 def _overlap(point, low, high, band, n) -> tuple[str, str]:
@@ -325,8 +331,9 @@ def _ci(low, high, signed=False) -> str:
     return fmt.ci((low, high), signed) if not math.isnan(low) else "[no interval]"
 
 
-def _row(measured, verdict, where, note) -> dict:
-    return {"measured": measured, "verdict": verdict, "where": where, "note": note}
+def _row(measured, verdict, where, note, numbers=(math.nan,) * len(NUMBERS)) -> dict:
+    return {"measured": measured, "verdict": verdict, "where": where, "note": note,
+            **dict(zip(NUMBERS, map(float, numbers)))}
 
 
 def _cells(reps: pd.DataFrame) -> pd.DataFrame:
@@ -376,7 +383,7 @@ def section_lines(seed: str, claims: Claims, table: pd.DataFrame) -> list[str]:
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
+    shown = table.drop(columns=NUMBERS)
     if not shown["where"].astype(bool).any():
         shown = shown.drop(columns="where")
     return shown.drop(columns="statement")
@@ -413,3 +420,60 @@ def seeds_summary(runs: dict, results_root: Path) -> tuple[Path, list[str]]:
     with path.open("x", encoding="utf-8") as f:
         f.write("\n".join(text))
     return path, lines
+
+
+# --------------------------------------------------------------------------
+# The figure
+
+FIGURE_CAPTION = (
+    "Each measured claim: above, the lab's figure divided by the write-up's (value,"
+    " difference and ratio claims; 1 is their figure, the grey band how it is read);"
+    " below, the ratio of the two sides of each order or equivalence claim (1 is no"
+    " difference). Log scale; bars are 95 % bootstrap intervals over repetitions; green"
+    " reproduced, orange in direction only, red not reproduced, grey undetermined.")
+COLOURS = {REPRODUCED: "#2a7d2a", DIRECTION_ONLY: "#d08a00", NOT_REPRODUCED: "#c0392b",
+           UNDETERMINED: "#888888"}
+
+
+def figure(table: pd.DataFrame):
+    """Two panels: the lab's figure divided by the published one (value,
+    difference and ratio claims: 1 is their figure, the grey band their
+    figure's reading), and the measured ratio of the two sides of each order
+    or equivalence claim (1 is no difference). Log scale; dots coloured by
+    verdict; bars the 95 % intervals. None when no claim was measured."""
+    from matplotlib.figure import Figure
+
+    judged = table[table["verdict"] != NOT_MEASURED]
+    mid = (judged["band_low"] + judged["band_high"]) / 2
+    figures = judged[mid.notna() & (mid > 0)].assign(mid=mid)
+    sides = judged[judged["band_low"].isna() & (judged["value"] > 0)]
+    panels = [(f, t) for f, t in ((figures, "the lab's figure ÷ theirs (1: their figure)"),
+                                  (sides, "this side ÷ the other (1: no difference)"))
+              if not f.empty]
+    if not panels:
+        return None
+    heights = [max(1.2, 0.28 * len(f) + 0.8) for f, _ in panels]
+    fig = Figure(figsize=(10, sum(heights) + 0.4))
+    axes = fig.subplots(len(panels), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": heights})[:, 0]
+    for ax, (rows, title) in zip(axes, panels):
+        scale = rows["mid"] if "mid" in rows else 1.0
+        y = np.arange(len(rows))[::-1]
+        x, low, high = (rows[c] / scale for c in ("value", "low", "high"))
+        if "mid" in rows:
+            for yi, lo, hi in zip(y, rows["band_low"] / scale, rows["band_high"] / scale):
+                ax.fill_betweenx([yi - 0.35, yi + 0.35], max(lo, 1e-3), hi, color="#ddd")
+        positive = (x > 0).to_numpy()
+        colours = [COLOURS.get(v, "#888") for v in rows["verdict"]]
+        err = np.array([(x - low).clip(lower=0).fillna(0), (high - x).clip(lower=0).fillna(0)])
+        ax.errorbar(x[positive], y[positive], xerr=err[:, positive], fmt="none", ecolor="#555",
+                    capsize=2, lw=1)
+        ax.scatter(x[positive], y[positive], c=np.array(colours)[positive], zorder=3, s=22)
+        ax.axvline(1, color="#333", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{c} ({w})" if w else c for c, w in zip(rows["claim"], rows["where"])],
+                           fontsize=7)
+        ax.set_title(title, fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig

@@ -178,3 +178,27 @@ def test_a_seed_runs_report_opens_with_its_published_vs_measured_table(run_copy)
     # Its gunicorn-uvicorn cell was never run: named, not guessed.
     assert "no single-client keep-alive cell with server gunicorn-uvicorn" in \
         rows["000-asgi-mean"]
+
+
+def test_the_figure_places_each_claim_where_its_numbers_say(run_copy):
+    """Value claims land at the lab's figure over theirs; order claims at the
+    measured ratio; claims the lab does not measure are left out."""
+    from analysis.seeds import figure
+
+    frame = samples({"gunicorn-sync/4": [2.0, 2.1, 2.05], "gunicorn-uvicorn/4": [6.0, 6.1, 6.2]})
+    order = claim(id="000-o", kind="order", published=None,
+                  measure={"scenario": "single-client", "variant": "keep-alive",
+                           "metric": "latency_mean", "direction": "lower",
+                           "cell": {"server": "gunicorn-sync", "workers": 4},
+                           "against": {"server": "gunicorn-uvicorn"}})
+    unmeasured = claim(id="000-u", measure=None, not_measured="a profiler reading")
+    table = published_vs_measured(frame, [claim(), order, unmeasured])
+    fig = figure(table)
+    top, bottom = fig.axes
+    assert [t.get_text() for t in top.get_yticklabels()] == ["000-x"]
+    assert [t.get_text() for t in bottom.get_yticklabels()] == ["000-o"]
+    (x_top,) = top.collections[-1].get_offsets()[:, 0]
+    (x_bottom,) = bottom.collections[-1].get_offsets()[:, 0]
+    assert x_top == pytest.approx(2.05)              # 2.05 ms against their ~1 ms
+    assert x_bottom == pytest.approx(2.05 / 6.1)     # this side over the other
+    assert figure(published_vs_measured(frame, [unmeasured])) is None
