@@ -21,7 +21,8 @@ from analysis import formatting as fmt
 from analysis import paired
 from analysis.anomalies import anomalies, anomaly_lines
 from analysis.seeds import TITLE as SEEDS_TITLE
-from analysis.seeds import display_table, load_claims, published_vs_measured, section_lines, seed_of
+from analysis.seeds import (display_table, load_claims, published_vs_measured, section_lines,
+                            seed_of, size_of)
 from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
 from analysis.attribution import TITLE as ATTRIBUTION_TITLE
 from analysis.load import DEFAULT_VARIANT, load_run
@@ -223,7 +224,8 @@ class _Facts:
         self.published, self.published_lines = None, []
         if self.seed:
             claims = load_claims()
-            self.published = published_vs_measured(samples, claims.of(self.seed))
+            self.published = published_vs_measured(samples, claims.of(self.seed),
+                                                   size_of(manifest))
             self.published_lines = section_lines(self.seed, claims, self.published)
         self.attribution = attribution(samples, self.baseline)
         self.attribution_missing = missing_views(samples)

@@ -74,6 +74,9 @@ class Measure(BaseModel):
     # The lab's figure times this is set beside theirs: seed 003's user
     # counts, scaled to this machine (the run's 100 users stand for 400).
     scale: float = 1.0
+    # Only for runs of this size of the seed's matrix (seed 003 measures its
+    # users differently at each size); None: both.
+    size: Optional[Literal["default", "full"]] = None
 
 
 class Claim(BaseModel):
@@ -156,6 +159,12 @@ def load_claims(path: Path = CLAIMS_FILE) -> Claims:
         raise ValueError(f"{path}: {where}: {first['msg']}") from None
 
 
+def size_of(manifest: dict) -> str:
+    """"full" for a seed's full-size run, else "default"."""
+    found = SEED_RUN.fullmatch(str(manifest.get("matrix_name") or ""))
+    return "full" if found and found[2] else "default"
+
+
 def seed_of(manifest: dict) -> Optional[str]:
     """The seed a run settles, from its matrix name ("seed-000"), or None."""
     found = SEED_RUN.fullmatch(str(manifest.get("matrix_name") or ""))
@@ -166,14 +175,15 @@ def seed_of(manifest: dict) -> Optional[str]:
 # Judging
 
 
-def published_vs_measured(samples: pd.DataFrame, claims: list[Claim]) -> pd.DataFrame:
+def published_vs_measured(samples: pd.DataFrame, claims: list[Claim],
+                          size: Optional[str] = None) -> pd.DataFrame:
     """One row per (claim, matching cell): claim, statement, published,
     measured, verdict, where (the cell's varying coordinates), note."""
     reps = per_repetition(samples) if not samples.empty else samples
     twins = {c for ids in twin_sets(samples) for c in ids[1:]} if not samples.empty else set()
     rows = []
     for claim in claims:
-        for judged in _judge_claim(claim, reps, twins):
+        for judged in _judge_claim(claim, reps, twins, size):
             rows.append({"claim": claim.id, "statement": claim.statement,
                          "published": published_text(claim), **judged})
     return pd.DataFrame(rows, columns=["claim", "statement", "published", "measured",
@@ -188,13 +198,14 @@ def published_text(claim: Claim) -> str:
     return f"{'~' if claim.approx else ''}{figure} {claim.unit} ({claim.statistic})"
 
 
-def _judge_claim(claim: Claim, reps: pd.DataFrame, twins: set) -> list[dict]:
-    if not claim.measures:
-        return [_row("-", NOT_MEASURED, "", claim.not_measured)]
-    many = len(claim.measures) > 1
-    metrics = {m.metric for m in claim.measures}
+def _judge_claim(claim: Claim, reps: pd.DataFrame, twins: set, size=None) -> list[dict]:
+    measures = [m for m in claim.measures if size is None or m.size in (None, size)]
+    if not measures:
+        return [_row("-", NOT_MEASURED, "", claim.not_measured or f"nothing at the {size} size")]
+    many = len(measures) > 1
+    metrics = {m.metric for m in measures}
     judged = []
-    for m in claim.measures:
+    for m in measures:
         rows = _judge(claim, m, reps, twins)
         for row in rows:
             if many:   # name the workload each row was measured under
@@ -412,7 +423,7 @@ def seeds_summary(runs: dict, results_root: Path) -> tuple[Path, list[str]]:
     text, lines = ["# The seeds, published vs measured", ""], []
     for seed, run_dir in runs.items():
         samples, manifest = load_run(run_dir)
-        table = published_vs_measured(samples, claims.of(seed))
+        table = published_vs_measured(samples, claims.of(seed), size_of(manifest))
         lines.append(f"seed {seed}: {seed_verdict(table)} ({_counts(table)}); run "
                      f"{manifest.get('run_id')}")
         text += section_lines(seed, claims, table) + [f"Run: `{run_dir}`", ""]

@@ -202,3 +202,19 @@ def test_the_figure_places_each_claim_where_its_numbers_say(run_copy):
     assert x_top == pytest.approx(2.05)              # 2.05 ms against their ~1 ms
     assert x_bottom == pytest.approx(2.05 / 6.1)     # this side over the other
     assert figure(published_vs_measured(frame, [unmeasured])) is None
+
+
+def test_a_measure_for_one_size_is_judged_only_in_runs_of_that_size():
+    """Seed 003's scaled ramp: at the default size its 100 users stand for
+    their 400, even though the run also has a 100-user step."""
+    frame = samples({"gunicorn-sync/1": [0.0, 0.0, 0.0]}, metric="failure_pct@100",
+                    scenario="user-ramp", variant="ramp", view="polls")
+    both = claim(published=5, approx=False, tolerance=2, measure=[
+        {"scenario": "user-ramp", "variant": "ramp", "metric": "failure_pct@100",
+         "size": "default", "cell": {"server": "gunicorn-sync"}},
+        {"scenario": "user-ramp", "variant": "ramp", "metric": "failure_pct@400",
+         "size": "full", "cell": {"server": "gunicorn-sync"}}])
+    assert len(published_vs_measured(frame, [both], "default")) == 1
+    assert verdicts(frame, both) == [NOT_REPRODUCED]   # 0 % against 5 ± 2
+    full = published_vs_measured(frame, [both], "full")
+    assert list(full["verdict"]) == [NOT_MEASURED]
