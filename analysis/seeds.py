@@ -44,6 +44,7 @@ from analysis.load import load_run
 from analysis.stats import (MIN_EFFECT, difference_interval, median_interval, ratio_interval,
                             twin_sets)
 from analysis.summary import per_repetition
+from runner.core.model import CELL_COLUMNS
 
 CLAIMS_FILE = Path(__file__).resolve().parents[1] / "matrices" / "seeds" / "claims.yaml"
 # A seed's matrices are named seed-<id> (default size) and seed-<id>-full.
@@ -195,6 +196,8 @@ def published_text(claim: Claim) -> str:
     if p is None:
         return f"{claim.statistic}: no figure"
     figure = f"{p[0]:g}-{p[1]:g}" if isinstance(p, list) else f"{p:g}"
+    if claim.kind == "ratio":   # a ratio has no unit of its own: name what it divides
+        return f"{'~' if claim.approx else ''}×{figure} ({claim.statistic}, {claim.unit})"
     return f"{'~' if claim.approx else ''}{figure} {claim.unit} ({claim.statistic})"
 
 
@@ -270,13 +273,13 @@ def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
     band = _band(claim) if kind in ("difference", "ratio") else (math.nan, math.nan)
     numbers = (point, low, high, *band)
     if kind == "order":
-        verdict, note = _order(m.direction, point, low, high, n)
+        verdict, note = _order(m.direction, point, low, high)
     elif kind == "equivalent":
-        verdict, note = _equivalent(claim.margin or EXACT, point, low, high, n)
+        verdict, note = _equivalent(claim.margin or EXACT, point, low, high)
     else:
         verdict, note = _overlap(point, low, high, _band(claim), n)
         published = _middle(_band(claim))
-        if verdict == NOT_REPRODUCED and _beyond(low, high, null, point, n) == \
+        if verdict == NOT_REPRODUCED and _beyond(low, high, null, point) == \
                 np.sign(published - null):
             verdict = DIRECTION_ONLY
     return _row(measured, verdict, "", "; ".join(filter(None, [f"medians {sides}", note])),
@@ -290,35 +293,35 @@ def _overlap(point, low, high, band, n) -> tuple[str, str]:
     return (REPRODUCED if low <= band[1] and high >= band[0] else NOT_REPRODUCED), ""
 
 
-def _order(direction, ratio, low, high, n) -> tuple[str, str]:
+def _order(direction, ratio, low, high) -> tuple[str, str]:
     want = -1 if direction == "lower" else 1
-    side = _beyond(low, high, 1.0, ratio, n)
+    side = _beyond(low, high, 1.0, ratio)
     effect = abs(ratio - 1) >= MIN_EFFECT
     if side == want and effect:
         return REPRODUCED, ""
     if side == -want and effect:
         return NOT_REPRODUCED, "the opposite holds"
-    if _inside(low, high, ratio, n, MIN_EFFECT):
+    if _inside(low, high, ratio, MIN_EFFECT):
         return NOT_REPRODUCED, f"{EQUIVALENT} within ±{MIN_EFFECT * 100:g} %"
     return UNDETERMINED, "the interval straddles no effect"
 
 
-def _equivalent(margin, ratio, low, high, n) -> tuple[str, str]:
-    if _inside(low, high, ratio, n, margin):
+def _equivalent(margin, ratio, low, high) -> tuple[str, str]:
+    if _inside(low, high, ratio, margin):
         return REPRODUCED, f"{EQUIVALENT} within ±{margin * 100:g} %"
     outside = (low > 1 + margin or high < 1 - margin) if not math.isnan(low) \
         else abs(ratio - 1) > margin
     return (NOT_REPRODUCED if outside else UNDETERMINED), f"margin ±{margin * 100:g} %"
 
 
-def _beyond(low, high, null, point, n) -> int:
+def _beyond(low, high, null, point) -> int:
     """+1 / -1 when the interval (or, without one, the point) lies wholly
     above / below `null`; 0 when it straddles it."""
     lo, hi = (point, point) if math.isnan(low) else (low, high)
     return 1 if lo > null else -1 if hi < null else 0
 
 
-def _inside(low, high, ratio, n, margin) -> bool:
+def _inside(low, high, ratio, margin) -> bool:
     lo, hi = (ratio, ratio) if math.isnan(low) else (low, high)
     return 1 - margin <= lo and hi <= 1 + margin
 
@@ -348,14 +351,13 @@ def _row(measured, verdict, where, note, numbers=(math.nan,) * len(NUMBERS)) -> 
 
 
 def _cells(reps: pd.DataFrame) -> pd.DataFrame:
-    cols = ["cell_id", "server", "interface", "workers", "threads", "python", "django",
-            "asgiref", "view"]
-    return reps[cols].drop_duplicates("cell_id").reset_index(drop=True)
+    return reps[["cell_id", *CELL_COLUMNS]].drop_duplicates("cell_id").reset_index(drop=True)
 
 
 def _identity(cell) -> dict:
-    return {c: cell[c] for c in ("server", "workers", "threads", "python", "django",
-                                 "asgiref", "view")}
+    # The interface follows from the server: an `against` that changes the
+    # server must not be held to the first side's interface.
+    return {c: cell[c] for c in CELL_COLUMNS if c != "interface"}
 
 
 def _matches(cells: pd.DataFrame, spec: dict) -> pd.Series:
