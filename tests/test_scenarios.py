@@ -251,6 +251,34 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
     assert stopped == [4242]   # the server is still stopped
 
 
+def test_ctrl_c_during_the_start_still_stops_the_server_it_started(monkeypatch, tmp_path):
+    """A Ctrl-C that lands while the start command is in flight is held until
+    the pid is kept: the server is then stopped, not left behind (CI once
+    found a server alive after a Ctrl-C in exactly this gap)."""
+    import os
+    import signal
+
+    from runner.execute import repetition
+    from runner.session.session import Context
+
+    def starts_then_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return 4242, ["server"]
+
+    monkeypatch.setattr(repetition, "start_server", starts_then_interrupted)
+    stopped = []
+    monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
+    monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
+    host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "cpus": "1"})()
+    ctx = Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
+                  server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
+    cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
+    with pytest.raises(KeyboardInterrupt):
+        repetition.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
+                                  Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    assert stopped == [4242]
+
+
 def test_the_manifest_names_the_single_client_latency_model_exactly():
     """One connection, one thread, for keep-alive; a connection per request for close
     (it once said "N connection(s), T thread(s)", the concurrency template)."""

@@ -25,6 +25,7 @@ from runner.core.model import Variant
 from runner.matrix.locks import Cell
 from runner.scenarios import SCENARIOS
 from runner.session.server import (
+    deferred_sigint,
     prove_identity,
     start_server,
     stop_server,
@@ -108,8 +109,11 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
     try:
         with phase("prepare"):
             plugin.before_start(session, params)
-        session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
-                                                 plugin.server_env(ctx, params))
+        # Ctrl-C while the start is in flight would leave a server whose pid
+        # nobody knows: hold it until the pid is kept, where `finally` stops it.
+        with deferred_sigint():
+            session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
+                                                     plugin.server_env(ctx, params))
         mark("start")
         with phase("primer"):
             outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell, session.pid), "s")

@@ -65,15 +65,13 @@ def start_server(ctx: Context, cell, rep_dir: str,
     env = env_prefix({**SERVER_ENV, **(extra_env or {})})
     cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
            f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
-    # Ctrl-C while this command is in flight would leave a server whose pid
-    # nobody knows: hold the interrupt until the pid is back.
-    with deferred_sigint():
-        out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
+    out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
 
 
 @contextlib.contextmanager
 def deferred_sigint():
+    """Hold a Ctrl-C (SIGINT) until the block has ended, then raise it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
