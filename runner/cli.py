@@ -19,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 matrix_app = typer.Typer(no_args_is_help=True, help="Inspect matrix files.")
 app.add_typer(matrix_app, name="matrix")
 
+BYO_MATRIX = REPO_ROOT / "matrices" / "byo.yaml"    # `lab run --app` without a matrix
 LabOpt = typer.Option("local", "--lab", help="Lab name (inventory/<lab>/hosts.yml).")
 
 
@@ -159,7 +160,11 @@ def run(matrix: Optional[Path] = typer.Argument(None, help="The matrix file (not
         reconfigure: bool = ReconfigureOpt,
         resume: Optional[str] = typer.Option(
             None, help="Finish this interrupted or failed run (its id under --results, or its "
-                       "folder): only the units not yet measured, same locks and seed.")):
+                       "folder): only the units not yet measured, same locks and seed."),
+        app_source: Optional[str] = typer.Option(
+            None, "--app", metavar="PATH_OR_GIT_URL",
+            help="Measure your own Django project: the matrix's `app:` section names its "
+                 "settings and URLs (without a MATRIX: matrices/byo.yaml; docs/byo.md).")):
     """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
     from runner.execute.run import resume_run, run_matrix
 
@@ -168,15 +173,17 @@ def run(matrix: Optional[Path] = typer.Argument(None, help="The matrix file (not
             if matrix is not None:
                 raise LabError("give either a MATRIX or --resume RUN_ID, not both "
                                "(a resumed run keeps its own matrix file)")
+            if app_source:
+                raise LabError("--resume takes no --app: a resumed run measures its own project")
             folder = Path(resume) if Path(resume).is_dir() else results / resume
             if not folder.is_dir():
                 raise LabError(f"--resume: no run folder {folder}")
             run_dir = resume_run(folder, lab_name=lab, ui=ui, reconfigure=reconfigure)
-        elif matrix is None:
-            raise LabError("give a MATRIX file to run (or --resume RUN_ID)")
+        elif matrix is None and not app_source:
+            raise LabError("give a MATRIX file to run (or --resume RUN_ID, or --app PROJECT)")
         else:
-            run_dir = run_matrix(matrix, lab_name=lab, results_root=results, ui=ui,
-                                 reconfigure=reconfigure)
+            run_dir = run_matrix(matrix or BYO_MATRIX, lab_name=lab, results_root=results, ui=ui,
+                                 reconfigure=reconfigure, app_source=app_source)
         _print_report(run_dir)
         ui.info(f"results: {run_dir}")
     _guard(go)

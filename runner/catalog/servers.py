@@ -168,7 +168,8 @@ class ServerConfig:
 
     def command(self, app_dir: str, venv_bin: str, host: str, port: int,
                 workers: int, threads: int = 1,
-                versions: Mapping[str, str] | None = None, app: str = "django") -> list[str]:
+                versions: Mapping[str, str] | None = None, app: str = "django",
+                target: str | None = None) -> list[str]:
         """The exact argv that starts this server in the foreground.
 
         `app_dir` and `venv_bin` are absolute POSIX paths on the host that
@@ -177,7 +178,8 @@ class ServerConfig:
         threads per worker, 1 unless `takes_threads`. `versions` are the
         cell's resolved package versions (None: assume the newest, as in
         DEFAULT_PINS); they decide `flags_since`. `app` picks the
-        application (TARGETS: "django", "django-bare" or "raw"). See the module
+        application (TARGETS: "django", "django-bare" or "raw"); `target`
+        ("module:callable"), a user's own project's entry point, replaces it. See the module
         docstring for how `app_dir` reaches each server; start it with
         cwd=app_dir in any case.
         """
@@ -190,7 +192,7 @@ class ServerConfig:
         values = {
             "venv_bin": venv_bin, "app_dir": app_dir, "host": host, "port": port,
             "bind": bind, "workers": workers, "threads": threads,
-            "target": TARGETS[app][self.interface],
+            "target": target or TARGETS[app][self.interface],
         }
         argv = [part.format(**values) for part in self.argv_template]
         for package, since, flags in self.flags_since:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from runner import REPO_ROOT
 from runner.catalog.servers import SERVERS
+from runner.catalog.user_app import is_app_view
 from runner.core.errors import HostUnreachable, LabError, StorageFault, one_line, storage_fault
 from runner.core.files import sha256_file
 from runner.core.model import (
@@ -58,6 +59,7 @@ from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
 from runner.session.settle import MAX_BUSY, settle_hosts
 from runner.session.server import SERVER_ENV, reap_stale_servers
+from runner.session.user_app import check_project
 from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
 
 
@@ -208,8 +210,10 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigur
     did); appends the cells whose Python the host lacks to `exclusions`."""
     server = lab.by_role("server")
     with ui.phase("configure (ansible-playbook site.yml)") as step:
+        app = ({"lab_user_app": {"src": matrix.app.local_dir, "digest": matrix.app.digest}}
+               if matrix.app else {})
         done = configure.configure(
-            lab, {"lab_envs": environments(cells), **playbook_vars()}, log_path, step,
+            lab, {"lab_envs": environments(cells), **playbook_vars(), **app}, log_path, step,
             reconfigure=reconfigure)
     ui.info("configure: playbook skipped, nothing changed since its last run (--reconfigure "
             "runs it)" if done["mode"] == "skipped" else f"configure: playbook ran ({done['why']})")
@@ -226,10 +230,20 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigur
     return cells, failed, installs, done
 
 
+def check_app(lab, app, cells, install_failed: dict, ui) -> dict:
+    """The user's project in each environment its cells use, checked on the
+    server host before anything is measured (session/user_app.py)."""
+    env_ids = sorted({c.env_id for c in cells
+                      if is_app_view(c.spec.view) and c.cell_id not in install_failed})
+    with ui.phase(f"check {app.source} in {len(env_ids)} environment(s): settings, "
+                  f"migrate, URLs"):
+        return check_project(lab.by_role("server"), app, env_ids)
+
+
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
                results_root: Path = REPO_ROOT / "results", ui=None,
                locks: dict | None = None, reproduces: dict | None = None,
-               reconfigure: bool = False) -> Path:
+               reconfigure: bool = False, app_source: str | None = None) -> Path:
     """Run a matrix; return its new run folder.
 
     `locks` ({CellSpec: lock text}) replaces resolving: the cells are made
@@ -239,7 +253,7 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
     `reconfigure` runs the whole playbook even where the fast path holds.
     The lab's run lock is held throughout (runner/lab/lock.py): a second run
     on the same lab is refused before it writes anything."""
-    matrix = load_matrix(matrix_path)          # errors before anything starts
+    matrix = load_matrix(matrix_path, app_source)     # errors before anything starts
     lab = load_lab(lab_name)
     with lab_lock.hold(lab.vars["lab_state_dir"], lab.name, f"lab run {matrix.path}"):
         return _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure)
@@ -262,7 +276,11 @@ def resume_run(run_dir: Path, lab_name: str = "local", ui=None, reconfigure: boo
         raise LabError(f"{run_dir.name} is complete: nothing to resume")
     if old.get("status") not in RESUMABLE:
         raise LabError(f"{run_dir.name}: status {old.get('status')!r} cannot be resumed")
-    matrix = load_matrix(run_dir / MATRIX_NAME)
+    app = old.get("app")
+    matrix = load_matrix(run_dir / MATRIX_NAME, app["source"] if app else None)
+    if app and matrix.app.digest != app.get("digest"):
+        raise LabError(f"{run_dir.name}: the project {app['source']} changed since the run "
+                       f"began ({app.get('digest')} then, {matrix.app.digest} now)")
     locks = locks_of_run(matrix, old, run_dir, ui)
     if not locks:
         raise LabError(f"{run_dir.name} failed before its cells had locks "
@@ -312,6 +330,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
                 (lock_dir / f"{cell.cell_id}.txt").write_text(cell.lock_text)
         cells, install_failed, installs, configured = install(
             lab, matrix, cells, exclusions, run_dir / "logs" / "ansible.log", ui, reconfigure)
+        if matrix.app:
+            app_checks = check_app(lab, matrix.app, cells, install_failed, ui)
     except (LabError, KeyboardInterrupt) as exc:
         failed_before_measuring(str(exc) or "interrupted")
         raise
@@ -358,6 +378,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         "excluded": _excluded(exclusions),
         **provenance,
     }
+    if matrix.app:
+        base["app"] = {**matrix.app.record(), "checks": app_checks}
     if resume:
         base["resumptions"] = [*old.get("resumptions", []), {
             "at": time.time(), "previous_status": old["status"],

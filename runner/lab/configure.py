@@ -13,7 +13,9 @@ task is a round trip over SSH). `configure` skips it when all of these hold:
   - every host still holds that run's stamp (site.yml's last play), every
     service the stamp names still runs, and no service recorded a setup error;
   - every environment asked for is complete on the server host
-    (install_envs.py --if-complete, which then reports as a full run would).
+    (install_envs.py --if-complete, which then reports as a full run would);
+  - a user's project asked for (`lab_user_app`) is on the server host with
+    the same digest (the playbook writes it there beside the files).
 Anything else, or `reconfigure=True`, runs the whole playbook.
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
 FINGERPRINTED = ("playbooks", "runner", "lab_app")
 RECORD = "configured.json"        # under lab_state_dir: the last full run's fingerprint and token
 STAMP = ".lab-configured"         # under each host's lab_root (site.yml's last play)
+APP_DIGEST = ".lab-app-digest"    # in the user's project on the server host (lab_server role)
 NOT_COMPLETE = 3                  # install_envs.py --if-complete: an environment is not complete
 INSTALL_TASK = "Build each environment exactly from its lock"
 TASK_LINE = re.compile(r"^TASK \[(.*)\]")
@@ -90,7 +93,7 @@ def inputs_fingerprint(lab: Lab, extra_vars: dict) -> str:
     """sha256 over what the playbook takes from the controller, apart from
     the environments (checked on the host instead)."""
     h = hashlib.sha256()
-    rest = {k: v for k, v in extra_vars.items() if k != "lab_envs"}
+    rest = {k: v for k, v in extra_vars.items() if k not in ("lab_envs", "lab_user_app")}
     h.update(json.dumps(rest, sort_keys=True).encode())
     h.update(Path(lab.path).read_bytes())
     for top in FINGERPRINTED:
@@ -132,7 +135,8 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
                 if len(out) > 1 and out[1].strip():
                     return f"{host.name}: {out[1].strip()}"
                 if host is server:
-                    why = complete_envs(lab, conn, extra_vars.get("lab_envs", []))
+                    why = (user_app_missing(lab, conn, extra_vars.get("lab_user_app"))
+                           or complete_envs(lab, conn, extra_vars.get("lab_envs", [])))
                     if why:
                         return why
             finally:
@@ -140,6 +144,16 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
         except Exception as exc:           # the playbook will say what is wrong, in its terms
             return f"{host.name}: cannot check it ({one_line(exc)})"
     return None
+
+
+def user_app_missing(lab: Lab, conn, app: dict | None) -> str | None:
+    """Why the user's project asked for is not on the server host as it is
+    now (None if it is, or if none is asked for)."""
+    if not app:
+        return None
+    folder = HostPaths.of(lab.by_role("server")).user_app
+    have = ssh.run(conn, f"cat {folder}/{APP_DIGEST} 2>/dev/null || true", timeout=30).stdout.strip()
+    return None if have == app["digest"] else "the project under test (--app) is new or changed"
 
 
 def complete_envs(lab: Lab, conn, envs: list) -> str | None:

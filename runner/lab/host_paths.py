@@ -20,6 +20,11 @@ class HostPaths:
         return f"{self.root}/app"
 
     @property
+    def user_app(self) -> str:
+        """A user's own project (`lab run --app`), beside lab_app."""
+        return f"{self.root}/userapp"
+
+    @property
     def tools_python(self) -> str:
         return f"{self.root}/tools/venv/bin/python"
 

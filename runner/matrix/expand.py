@@ -6,7 +6,8 @@ expected>`, and the axes are expanded: the cartesian product, minus the
 `exclude` rules, plus the `include` entries (asv's matrix rules), minus the
 combinations a server cannot run (reported as exclusions with the reason,
 not errors, so a product of servers × threads stays writable). Nothing here
-touches the network or a host; pins are resolved in runner/matrix/locks.py.
+touches a host, and only a project's git source the network
+(runner/matrix/app_source.py); pins are resolved in runner/matrix/locks.py.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from runner.catalog.user_app import UserApp, register
 from runner.core.errors import LabError
+from runner.matrix.app_source import load_app
 from runner.matrix.schema import IncludeEntry, MatrixFile, Protocol, scenario_settings
 from runner.scenarios import SCENARIOS
 from runner.catalog.servers import SERVERS, validate_server
@@ -80,6 +83,7 @@ class Matrix:
     cells: tuple[CellSpec, ...] = field(default=())
     excluded: tuple[Exclusion, ...] = field(default=())
     scenarios: dict = field(default_factory=dict)   # scenario name -> its validated Params
+    app: UserApp | None = None           # a user's own project (`app:`, `lab run --app`)
 
     def scenarios_for(self, spec: CellSpec) -> dict:
         """{scenario: params} this cell runs (a scenario may exclude some cells)."""
@@ -253,10 +257,24 @@ def expand(path: Path, spec: MatrixFile, package_axes: dict[str, list[str]]):
     return cells, excluded
 
 
-def load_matrix(path: str | Path) -> Matrix:
+def load_matrix(path: str | Path, app_source: str | None = None) -> Matrix:
+    """The matrix file at `path`, validated and expanded; `app_source`
+    (`lab run --app`) is the project its `app:` section measures."""
     path = Path(path)
     raw = _read(path)
+    if app_source is not None:
+        if not isinstance(raw.get("app"), dict):
+            raise LabError(f"{path}: --app needs a matrix with an `app:` section "
+                           f"(matrices/byo.yaml is one)")
+        raw = {**raw, "app": {**raw["app"], "source": app_source}}
     spec = _validate(path, MatrixFile, raw)
+    app = None
+    if spec.app is not None:
+        try:
+            app = load_app(spec.app, path.parent, app_source)
+        except LabError as exc:
+            raise LabError(f"{path}: {exc}") from None
+        register(app)
     fixed = {p: v for p, v in spec.pins.items() if isinstance(v, str)}
     package_axes = {p: list(v) for p, v in spec.pins.items() if isinstance(v, list)}
     for p, versions in package_axes.items():
@@ -281,7 +299,7 @@ def load_matrix(path: str | Path) -> Matrix:
     return Matrix(path=path, name=spec.name or path.stem, description=spec.description,
                   raw=raw, pins=fixed, package_axes=package_axes,
                   baseline_server=spec.baseline_server, protocol=spec.protocol,
-                  cells=tuple(cells), excluded=tuple(excluded), scenarios=scenarios)
+                  cells=tuple(cells), excluded=tuple(excluded), scenarios=scenarios, app=app)
 
 
 def _scenario_exclusions(cells, excluded, scenarios):

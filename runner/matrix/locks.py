@@ -24,6 +24,7 @@ from runner.core.model import is_aa_twin
 from runner.matrix.expand import (ALL_SERVER_PACKAGES, BASE_PACKAGES, CORE_AXES, CellSpec, Exclusion,
                                    Matrix)
 from runner.catalog.servers import SERVERS
+from runner.catalog.user_app import is_app_view
 
 PINNED_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 
@@ -49,15 +50,18 @@ class Cell:
                 "django": s.django, "asgiref": self.asgiref, "view": s.view, **dict(s.extras)}
 
 
-def requirements_for(spec: CellSpec, pins: dict[str, str]) -> str:
+def requirements_for(spec: CellSpec, pins: dict[str, str], app_requirements: str = "") -> str:
     """The `==` pins a cell asks for: Django, asgiref, DRF, its server's
-    packages, and every pinned package that belongs to no server (an extra)."""
+    packages, and every pinned package that belongs to no server (an extra);
+    then, for a view of the user's project, its requirements file as given."""
     versions = {**pins, **dict(spec.extras), "django": spec.django}
     if spec.asgiref:
         versions["asgiref"] = spec.asgiref
     extras = sorted(p for p in versions if p not in ALL_SERVER_PACKAGES)
     names = ["django", "asgiref", *BASE_PACKAGES, *SERVERS[spec.server].packages, *extras]
     lines = [f"{n}=={versions[n]}" for n in dict.fromkeys(names) if n in versions]
+    if app_requirements.strip() and is_app_view(spec.view):
+        lines.append(app_requirements.strip())
     return "\n".join(lines) + "\n"
 
 
@@ -119,17 +123,20 @@ def cell_from_lock(spec: CellSpec, lock_text: str) -> Cell:
                 packages=packages)
 
 
-def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: None):
+def resolve_cells(specs, pins: dict[str, str], cache_dir: Path, log=lambda msg: None,
+                  app_requirements: str = ""):
     """Resolve every spec; return (cells, exclusions). Never raises for a bad cell."""
+    def wants(spec):
+        return requirements_for(spec, pins, app_requirements)
     # Each resolution mostly waits on the package index: run the distinct
     # ones side by side.
-    wanted = {(spec.python, requirements_for(spec, pins)) for spec in specs}
+    wanted = {(spec.python, wants(spec)) for spec in specs}
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {key: pool.submit(compile_lock, key[1], key[0], cache_dir) for key in wanted}
         resolved = {key: f.result() for key, f in futures.items()}
     cells, exclusions = [], []
     for spec in specs:
-        lock, error = resolved[(spec.python, requirements_for(spec, pins))]
+        lock, error = resolved[(spec.python, wants(spec))]
         if lock is None:
             exclusions.append(Exclusion(spec, f"pins do not resolve: {error}"))
             log(f"excluded {spec.label()}: {error}")
@@ -160,7 +167,8 @@ def resolve_matrix(matrix: Matrix, cache_dir: Path, log=lambda msg: None):
             exclusions.append(Exclusion(spec, reason))
         else:
             candidates.append(spec)
-    cells, unresolved = resolve_cells(candidates, matrix.pins, cache_dir, log)
+    cells, unresolved = resolve_cells(candidates, matrix.pins, cache_dir, log,
+                                      matrix.app.requirements if matrix.app else "")
     return cells, exclusions + unresolved
 
 

@@ -14,6 +14,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, cre
 
 from runner.scenarios import SCENARIOS
 from runner.catalog.servers import SERVERS
+from runner.catalog.user_app import PREFIX, is_app_view
 from runner.catalog.views import SPIN_NAMES, VIEWS
 
 EXACT_VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$")
@@ -55,6 +56,8 @@ def _server(value: str) -> str:
 
 
 def _view(value: str) -> str:
+    if is_app_view(value):       # the project's own URLs: checked against `app.urls` below
+        return value
     if not isinstance(value, str) or value not in VIEWS:
         raise ValueError(f"unknown view {value!r}; allowed: {', '.join(sorted(VIEWS))}, "
                          f"{SPIN_NAMES}")
@@ -154,6 +157,45 @@ def scenario_settings(scenarios: BaseModel) -> dict:
             if (params := getattr(scenarios, name.replace("-", "_"))) is not None}
 
 
+class AppUrlEntry(BaseModel):
+    """One URL of the project to measure, and the answer it must give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = Field(
+        description="Its view name in axes.view is `app:<name>`.")
+    path: Annotated[str, Field(pattern=r"^/")] = Field(description="The path, with any query.")
+    status: Annotated[int, Strict(), Field(ge=100, le=599)] = Field(
+        default=200, description="The status it must answer with.")
+    contains: str = Field(default="", description="Text the body must contain (none: any body).")
+
+
+class AppSection(BaseModel):
+    """A Django project of your own as the app under test (docs/byo.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Optional[str] = Field(
+        default=None,
+        description="A folder (relative to this file) or a git URL; `lab run --app` overrides it.")
+    rev: Optional[str] = Field(default=None, description="For a git source: the branch, tag or commit.")
+    settings: Optional[str] = Field(
+        default=None, description="Its settings module; default: what manage.py sets.")
+    wsgi: Optional[str] = Field(
+        default=None, description='Its WSGI entry point "module:callable"; default: <project>.wsgi:application.')
+    asgi: Optional[str] = Field(
+        default=None, description='Its ASGI entry point; default: <project>.asgi:application.')
+    requirements: Optional[str] = Field(
+        default=None, description="A requirements file in the project, installed into every "
+                                  "cell's environment beside the cell's own pins.")
+    migrate: Annotated[bool, Strict()] = Field(
+        default=True, description="Run `migrate` before the first measurement.")
+    fixtures: list[str] = Field(default_factory=list, description="Fixtures to `loaddata` after migrating.")
+    urls: list[AppUrlEntry] = Field(
+        default_factory=lambda: [AppUrlEntry(name="root", path="/")], min_length=1,
+        description="The URLs to measure; default: `root`, / answering 200.")
+
+
 class MatrixFile(BaseModel):
     """A matrix file: which cells to run, pinned how, measured how."""
 
@@ -178,6 +220,9 @@ class MatrixFile(BaseModel):
     baseline_server: ServerName = Field(
         default="gunicorn-sync", description="The WSGI server that ASGI cells are compared with.")
     protocol: Protocol = Field(default_factory=Protocol)
+    app: Optional[AppSection] = Field(
+        default=None, description="Your own Django project instead of lab_app: its views are "
+                                  "`app:<name>` in axes.view (docs/byo.md).")
     scenarios: ScenarioSet = Field(
         default_factory=lambda: ScenarioSet.model_validate({"single-client": {}}),
         description="Workloads to run, each with its settings; default: single-client, keep-alive.")
@@ -189,6 +234,20 @@ class MatrixFile(BaseModel):
             wsgi = sorted(n for n, s in SERVERS.items() if s.interface == "wsgi")
             raise ValueError(f"{value!r} is not a WSGI server; allowed: {', '.join(wsgi)}")
         return value
+
+    @model_validator(mode="after")
+    def _app_views_are_its_urls(self):
+        asked = [v for v in [*self.axes.view, *(e.get("view") for e in self.include)]
+                 if is_app_view(v)]
+        names = [f"{PREFIX}{u.name}" for u in self.app.urls] if self.app else []
+        for view in asked:
+            if not self.app:
+                raise ValueError(f"view {view!r} needs an `app:` section (your project)")
+            if view not in names:
+                raise ValueError(f"view {view!r} is not among app.urls: {', '.join(names)}")
+        if self.app and len(set(names)) != len(names):
+            raise ValueError("app.urls: two URLs have the same name")
+        return self
 
 
 class IncludeEntry(BaseModel):

@@ -12,6 +12,7 @@ import shlex
 import signal
 import threading
 
+from runner.catalog import user_app
 from runner.catalog.servers import SERVERS
 from runner.catalog.views import VIEWS, View
 from runner.core.errors import StepFailed
@@ -35,6 +36,12 @@ SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
               "PYTHONHASHSEED": "0"}
 
 
+def server_env(view: str) -> dict:
+    """SERVER_ENV, with a user project's own settings module for its views."""
+    project = user_app.current() if user_app.is_app_view(view) else None
+    return {**SERVER_ENV, "DJANGO_SETTINGS_MODULE": project.settings} if project else SERVER_ENV
+
+
 def env_prefix(env: dict) -> str:
     """`env -i K=V ...`: a command under exactly this environment."""
     return "env -i " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
@@ -43,9 +50,9 @@ def env_prefix(env: dict) -> str:
 def probe_command(client_paths: HostPaths, url: str, view: View, timeout_s: float) -> str:
     """The readiness probe (session/host/probe.py) on the client host: waits
     until `url` answers, then checks the view's status and body."""
-    return (f"{client_paths.tools_python} {client_paths.tool('probe.py')} --url {url} "
+    return (f"{client_paths.tools_python} {client_paths.tool('probe.py')} --url {shlex.quote(url)} "
             f"--timeout {timeout_s:g} --expect-status {view.expected_status} "
-            f"--expect-body-hex {view.expected_body.hex()} --match {view.match}")
+            f"--expect-body-hex {shlex.quote(view.expected_body.hex())} --match {view.match}")
 
 
 def _json_tail(text: str) -> dict:
@@ -56,14 +63,17 @@ def _json_tail(text: str) -> dict:
 def start_server(ctx: Context, cell, rep_dir: str,
                  extra_env: dict | None = None) -> tuple[int, list[str]]:
     sp = HostPaths.of(ctx.server_host)
-    argv = SERVERS[cell.spec.server].command(sp.app, sp.venv_bin(cell.env_id),
-                                             ctx.server_host.address, PORT, cell.spec.workers,
-                                             cell.spec.threads, versions=dict(cell.packages),
-                                             app=VIEWS[cell.spec.view].app)
+    server = SERVERS[cell.spec.server]
+    project = user_app.current() if user_app.is_app_view(cell.spec.view) else None
+    app_dir = sp.user_app if project else sp.app
+    argv = server.command(app_dir, sp.venv_bin(cell.env_id), ctx.server_host.address, PORT,
+                          cell.spec.workers, cell.spec.threads, versions=dict(cell.packages),
+                          app=VIEWS[cell.spec.view].app,
+                          target=project.target(server.interface) if project else None)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
-    env = env_prefix({**SERVER_ENV, **(extra_env or {})})
-    cmd = (f"mkdir -p {rep_dir} && cd {sp.app} && "
+    env = env_prefix({**server_env(cell.spec.view), **(extra_env or {})})
+    cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && "
            f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
     out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
