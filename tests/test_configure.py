@@ -30,6 +30,9 @@ def test_the_fingerprint_follows_what_the_hosts_get_but_not_the_environments(tmp
     base = inputs_fingerprint(lab, {**files, "lab_envs": [{"env_id": "a"}]})
     # Other environments are checked on the host, not here.
     assert inputs_fingerprint(lab, {**files, "lab_envs": [{"env_id": "b"}]}) == base
+    # Nor is the project under test (lab run --app): its digest is checked there.
+    assert inputs_fingerprint(lab, {**files, "lab_envs": [],
+                                    "lab_user_app": {"src": "/p", "digest": "sha256:x"}}) == base
     assert inputs_fingerprint(lab, {"lab_scenario_files": [], "lab_envs": []}) != base
     inventory.write_text("all: {hosts: {}}\n")
     changed = inputs_fingerprint(lab, {**files, "lab_envs": []})

@@ -186,6 +186,9 @@ def test_what_the_host_check_found_is_said_in_one_line(tmp_path, project):
     said = failure(m.app, {"ok": False, "step": "urls", "urls": urls}, host)
     assert said == ("app:home (/hello/) answered 400, expected 200 "
                     "(is 198.18.1.10 in ALLOWED_HOSTS?)")
+    urls[0] = {"path": "/hello/", "status": 500, "ok": False, "error": "TemplateDoesNotExist: x"}
+    assert failure(m.app, {"ok": False, "urls": urls}, host) == (
+        "app:home (/hello/) answered 500, expected 200 (it raised TemplateDoesNotExist: x)")
     urls[0] = {"path": "/hello/", "status": 200, "ok": False}
     assert "answered without 'hello'" in failure(m.app, {"ok": False, "urls": urls}, host)
     assert json.loads(json.dumps(m.app.record()))["urls"][0]["contains"] == "hello"

@@ -215,8 +215,10 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigur
         done = configure.configure(
             lab, {"lab_envs": environments(cells), **playbook_vars(), **app}, log_path, step,
             reconfigure=reconfigure)
-    ui.info("configure: playbook skipped, nothing changed since its last run (--reconfigure "
-            "runs it)" if done["mode"] == "skipped" else f"configure: playbook ran ({done['why']})")
+    ui.info({"skipped": "configure: playbook skipped, nothing changed since its last run "
+                        "(--reconfigure runs it)",
+             "project": f"configure: only the project was shipped ({done['why']})"}.get(
+        done["mode"], f"configure: playbook ran ({done['why']})"))
     installs = configure.install_report(lab)
     before = len(exclusions)
     cells, failed = split_by_install(cells, exclusions, installs, server.name,

@@ -16,6 +16,9 @@ task is a round trip over SSH). `configure` skips it when all of these hold:
     (install_envs.py --if-complete, which then reports as a full run would);
   - a user's project asked for (`lab_user_app`) is on the server host with
     the same digest (the playbook writes it there beside the files).
+When all of these hold but the project is new or changed, only the
+playbook's `user_app` tasks run (`--tags user_app`, mode "project"): the
+stamps stay valid, since nothing else on the hosts changed.
 Anything else, or `reconfigure=True`, runs the whole playbook.
 """
 from __future__ import annotations
@@ -45,6 +48,7 @@ FINGERPRINTED = ("playbooks", "runner", "lab_app")
 RECORD = "configured.json"        # under lab_state_dir: the last full run's fingerprint and token
 STAMP = ".lab-configured"         # under each host's lab_root (site.yml's last play)
 APP_DIGEST = ".lab-app-digest"    # in the user's project on the server host (lab_server role)
+PROJECT_ONLY = "the project under test (--app) is new or changed"
 NOT_COMPLETE = 3                  # install_envs.py --if-complete: an environment is not complete
 INSTALL_TASK = "Build each environment exactly from its lock"
 TASK_LINE = re.compile(r"^TASK \[(.*)\]")
@@ -69,9 +73,9 @@ def install_report(lab: Lab) -> dict:
 def configure(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None,
               reconfigure: bool = False) -> dict:
     """Bring the hosts to `extra_vars`: the fast path if it holds, else the
-    playbook. Returns {"mode": "skipped" | "playbook", "why": the reason the
-    playbook ran (None if skipped), "recap": the play recap per host ({} if
-    skipped)}."""
+    playbook. Returns {"mode": "skipped" | "project" | "playbook", "why": the
+    reason the playbook ran (None if skipped), "recap": the play recap per
+    host ({} if skipped)}."""
     fingerprint = inputs_fingerprint(lab, extra_vars)
     why = "asked (--reconfigure)" if reconfigure else fast_path(lab, extra_vars, fingerprint)
     if why is None:
@@ -79,6 +83,10 @@ def configure(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: 
         log_path.write_text("configure skipped: inputs, stamps, services and environments "
                             f"unchanged since the last playbook run (fingerprint {fingerprint})\n")
         return {"mode": "skipped", "why": None, "recap": {}}
+    if why == PROJECT_ONLY:
+        progress(f"playbook, the project's tasks only: {why}")
+        recap = run_playbook(lab, extra_vars, log_path, progress, tags=("user_app",))
+        return {"mode": "project", "why": why, "recap": recap}
     progress(f"playbook: {why}")
     record = Path(lab.vars["lab_state_dir"]) / RECORD
     record.unlink(missing_ok=True)       # a failed run leaves no record to trust
@@ -116,7 +124,8 @@ if [ -n "$err" ]; then echo "setup-error $err"; fi"""
 
 def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
     """None if the playbook may be skipped (and the install report is
-    written), else why it must run."""
+    written), PROJECT_ONLY if only the user's project must be shipped, else
+    why the whole playbook must run."""
     record_path = Path(lab.vars["lab_state_dir"]) / RECORD
     if not record_path.exists():
         return "no successful playbook run on record for this lab"
@@ -124,6 +133,7 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
     if record.get("fingerprint") != fingerprint:
         return "the inventory, the scenarios' files, the playbooks or the lab app changed"
     server = lab.by_role("server")
+    project_only = False
     for host in lab.hosts.values():
         try:
             conn = connect(host)
@@ -135,25 +145,25 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
                 if len(out) > 1 and out[1].strip():
                     return f"{host.name}: {out[1].strip()}"
                 if host is server:
-                    why = (user_app_missing(lab, conn, extra_vars.get("lab_user_app"))
-                           or complete_envs(lab, conn, extra_vars.get("lab_envs", [])))
+                    why = complete_envs(lab, conn, extra_vars.get("lab_envs", []))
                     if why:
                         return why
+                    project_only = user_app_missing(lab, conn, extra_vars.get("lab_user_app"))
             finally:
                 conn.close()
         except Exception as exc:           # the playbook will say what is wrong, in its terms
             return f"{host.name}: cannot check it ({one_line(exc)})"
-    return None
+    return PROJECT_ONLY if project_only else None
 
 
-def user_app_missing(lab: Lab, conn, app: dict | None) -> str | None:
-    """Why the user's project asked for is not on the server host as it is
-    now (None if it is, or if none is asked for)."""
+def user_app_missing(lab: Lab, conn, app: dict | None) -> bool:
+    """True if a user's project is asked for and the server host lacks it
+    as it is now (its digest differs)."""
     if not app:
-        return None
+        return False
     folder = HostPaths.of(lab.by_role("server")).user_app
     have = ssh.run(conn, f"cat {folder}/{APP_DIGEST} 2>/dev/null || true", timeout=30).stdout.strip()
-    return None if have == app["digest"] else "the project under test (--app) is new or changed"
+    return have != app["digest"]
 
 
 def complete_envs(lab: Lab, conn, envs: list) -> str | None:
@@ -180,10 +190,12 @@ def complete_envs(lab: Lab, conn, envs: list) -> str | None:
     return None
 
 
-def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None) -> dict:
+def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda task: None,
+                 tags: tuple[str, ...] = ()) -> dict:
     """Run site.yml with `extra_vars` (lab_envs: the environments to build;
-    what the scenarios ship, runner.scenarios.playbook_vars); return the play
-    recap per host. Raises LabError on failure."""
+    what the scenarios ship, runner.scenarios.playbook_vars), or only its
+    tasks tagged `tags`; return the play recap per host. Raises LabError on
+    failure."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     extra = log_path.parent / "ansible-extra-vars.json"
     extra.write_text(json.dumps(extra_vars, indent=2))
@@ -191,9 +203,13 @@ def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda tas
            "ANSIBLE_CONFIG": str(REPO_ROOT / "playbooks" / "ansible.cfg"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     cmd = ["ansible-playbook", "-i", str(lab.path), str(PLAYBOOK), "-e", f"@{extra}"]
-    # A report left by an earlier run must not pass for this one's.
-    for old in (Path(lab.vars["lab_state_dir"]) / "facts").glob("envs-*.json"):
-        old.unlink()
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
+    else:
+        # A report left by an earlier run must not pass for this one's (a
+        # tagged run installs nothing: the fast path's report stands).
+        for old in (Path(lab.vars["lab_state_dir"]) / "facts").glob("envs-*.json"):
+            old.unlink()
     recap = {}
     watcher = InstallWatcher(lab, progress)
     with open(log_path, "w") as log, watcher:

@@ -42,11 +42,12 @@ def failure(app: UserApp, result: dict, host_header: str) -> str | None:
     for url, seen in zip(app.urls, result.get("urls") or []):
         if seen.get("ok"):
             continue
-        if seen.get("error"):
-            wrong.append(f"app:{url.name} ({url.path}) raised {seen['error']}")
+        if seen.get("status") is None:
+            wrong.append(f"app:{url.name} ({url.path}) raised {seen.get('error')}")
         elif seen.get("status") != url.status:
             hint = (f" (is {host_header.rsplit(':', 1)[0]} in ALLOWED_HOSTS?)"
-                    if seen.get("status") == 400 else "")
+                    if seen.get("status") == 400 else
+                    f" (it raised {seen['error']})" if seen.get("error") else "")
             wrong.append(f"app:{url.name} ({url.path}) answered {seen.get('status')}, "
                          f"expected {url.status}{hint}")
         else:

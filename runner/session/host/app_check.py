@@ -41,8 +41,12 @@ def check(args) -> dict:
             resp = client.get(path)
             body = b"".join(resp) if resp.streaming else resp.content
             ok = resp.status_code == status and contains.encode() in body
-            urls.append({"path": path, "status": resp.status_code, "ok": ok,
-                         "has_text": contains.encode() in body})
+            seen = {"path": path, "status": resp.status_code, "ok": ok,
+                    "has_text": contains.encode() in body}
+            # What a 500 raised (the test client keeps it when it does not re-raise).
+            if getattr(resp, "exc_info", None):
+                seen["error"] = last_line(resp.exc_info[1])
+            urls.append(seen)
         except BaseException as exc:  # noqa: BLE001
             urls.append({"path": path, "status": None, "ok": False, "error": last_line(exc)})
     return {"ok": all(u["ok"] for u in urls), "step": "urls", "urls": urls,
