@@ -123,6 +123,13 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
                                   "state", "time-wait"], capture_output=True, text=True,
                                  check=True).stdout.splitlines()
         assert len(waiting) <= 256, (host, len(waiting))
+    # The server namespace's own TCP settings are on record: that bound among them.
+    assert manifest["server_tcp"]["net.ipv4.tcp_max_tw_buckets"] == "256"
+    # Socket and worker facts per window: one listening socket (gunicorn's and
+    # uvicorn's single worker), its backlog, and one worker doing all the work.
+    assert (wide["listen_sockets"] == 1).all() and (wide["listen_backlog"] > 0).all()
+    assert (wide["busiest_worker_cpu_share"] == 1).all()
+    assert (wide["stalls"] >= 0).all()
     for f in manifest["files"]:
         assert (run_dir / f).is_file()
     assert (run_dir / "report.md").read_text().count("gunicorn-sync") >= 2

@@ -45,6 +45,28 @@ def test_window_summary_counts_only_the_cpu_spent_inside_the_window():
     assert s["connections_peak"] == 1
 
 
+def test_the_busiest_worker_s_share_shows_an_uneven_accept():
+    # A supervisor (pid 1) and four workers: even, then one worker doing it all.
+    def trace(cpu_of):
+        return [sample(t, proc(1, 0.1 * t, 30, ppid=0),
+                       *(proc(pid, t * cpu_of(pid), 50, ppid=1) for pid in (2, 3, 4, 5)))
+                for t in (0.0, 1.0, 2.0)]
+    even = traces.window_summary(trace(lambda pid: 0.2), start=0.0, end=2.0)
+    assert even["busiest_worker_cpu_share"] == pytest.approx(0.25)
+    one_hot = traces.window_summary(trace(lambda pid: 0.9 if pid == 3 else 0.0), 0.0, 2.0)
+    assert one_hot["busiest_worker_cpu_share"] == pytest.approx(1.0)
+    # One process serving alone (uvicorn, 1 worker) is its own busiest worker.
+    alone = traces.window_summary([sample(t, proc(7, t, 50, ppid=0)) for t in (0.0, 1.0)], 0, 1)
+    assert alone["busiest_worker_cpu_share"] == 1.0
+
+
+def test_stalls_are_requests_far_above_the_window_s_median():
+    from runner.scenarios.wrk_window import stalls
+    # Median 1 ms: 10 ms and above stalls; at 0.05 ms, 1 ms above it counts.
+    assert stalls({1000: 980, 9000: 5, 10000: 10, 40000: 5}, 1.0) == 15
+    assert stalls({50: 990, 600: 5, 1100: 5}, 0.05) == 5
+
+
 def test_window_summary_refuses_a_window_the_sampler_did_not_cover():
     # The sampler stopped before the load did.
     trace = [sample(0.0, proc(10, 0, 50)), sample(0.5, proc(10, 1, 50))]

@@ -51,7 +51,8 @@ def test_only_the_started_session_may_hold_the_port(port):
     started = listener(port, new_session=True)       # setsid: session id == its pid
     intruder = None
     try:
-        server.prove_identity(ctx, started.pid, "after readiness")
+        facts = server.prove_identity(ctx, started.pid, "after readiness")
+        assert facts["listen_sockets"] == (1.0, "count") and facts["listen_backlog"][0] > 0
         intruder = listener(port, new_session=True)
         with pytest.raises(StepFailed) as err:
             server.prove_identity(ctx, started.pid, "after the measured window")
@@ -76,6 +77,8 @@ def test_only_the_started_session_may_hold_the_port(port):
 def test_a_socket_whose_owner_is_hidden_counts_as_foreign():
     out = "listen LISTEN 0 5 198.18.0.11:8000 0.0.0.0:*\n"
     assert server.foreign_listeners(out, 42) == (1, ["? (its owner is not visible here)"])
+    facts = server.listen_facts(out + "listen LISTEN 0 2048 198.18.0.11:8000 0.0.0.0:*\n")
+    assert facts == {"listen_sockets": (2.0, "count"), "listen_backlog": (2048.0, "count")}
     ours = ('listen LISTEN 0 5 198.18.0.11:8000 0.0.0.0:* users:(("gunicorn",pid=42,fd=5),'
             '("gunicorn",pid=43,fd=5))\nowner 42 42 gunicorn\nowner 43 42 gunicorn\n')
     assert server.foreign_listeners(ours, 42) == (1, [])

@@ -35,6 +35,20 @@ def test_the_pooled_p99_rests_on_every_window_not_on_a_median_of_p99s(tmp_path):
     assert row["p50"] == 1.0 and row["p99"] == 1.0 and row["p99.9"] == 50.0 and row["max"] == 50.0
     text = "\n".join(tails.lines(table))
     assert "| `c1` | single-client | keep-alive | 3 | 3000 | 1.000 | 1.000 | 50.000 |" in text
+    # The 10 stalls are a cluster of their own.
+    assert row["clusters"] == "1 ms 99.7 %; 50 ms 0.333 %"
+
+
+def test_clusters_split_only_at_wide_gaps():
+    # A spread body (0.8-1.5 ms, neighbours < 2x apart), a 40 ms delayed-ACK
+    # group, and one 400 ms outlier.
+    values = np.array([800, 900, 1100, 1500, 39000, 41000, 400000])
+    counts = np.array([100, 500, 300, 80, 15, 4, 1])
+    assert tails.clusters(values, counts) == [(800.0, 1500.0, 980), (39000.0, 41000.0, 19),
+                                              (400000.0, 400000.0, 1)]
+    assert tails.cluster_text(tails.clusters(values, counts)) == (
+        "0.8-1.5 ms 98 %; 39-41 ms 1.9 %; 400 ms 0.1 %")
+    assert tails.clusters(np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == []
 
 
 def test_the_pooled_percentile_follows_wrks_rank_rule():

@@ -118,7 +118,7 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         with phase("primer"):
             outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell, session.pid), "s")
             # The answer may have come from another process on the port.
-            prove_identity(ctx, session.pid, "after readiness")
+            outcome.metrics.update(prove_identity(ctx, session.pid, "after readiness"))
             wait_for_workers(ctx, session.pid, cell.spec.workers)
         mark("ready_verify")
         if ctx.warmup_s > 0 and plugin.warmup:

@@ -59,6 +59,7 @@ from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
 from runner.session.settle import MAX_BUSY, settle_hosts
 from runner.session.server import SERVER_ENV, reap_stale_servers
+from runner.session.netfacts import read_net_facts
 from runner.session.user_app import check_project
 from runner.session.session import CLIENT_SATURATION_SHARE, PORT, SAMPLER_INTERVAL_S, Context
 
@@ -427,6 +428,7 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
                                db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
         try:
             stale = reap_stale_servers(ctx)
+            base["server_tcp"] = read_net_facts(ctx.server_conn)
             base["settle"] = settle_hosts(ctx)
         except (SSHException, OSError, CommandTimedOut) as exc:
             check_hosts(ctx, ui)          # names the host that is down

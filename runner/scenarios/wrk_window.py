@@ -18,6 +18,11 @@ from runner.tools import wrk
 # (a server that closes connections), only lowers it. Above 1 + this, the
 # samples cannot be one per request, and the window fails.
 LITTLES_LAW_TOLERANCE = 0.01
+# A stall: a request at least this many times the window's median and at
+# least STALL_FLOOR_MS above it (a delayed ACK's 40 ms, a GC pause, a worker
+# that missed its turn in accept stand out this way in a closed loop).
+STALL_FACTOR = 10.0
+STALL_FLOOR_MS = 1.0
 # The latency model of a wrk scenario whose connections vary.
 LATENCY_MODEL = wrk.LATENCY_MODEL.format(connections="N", threads="T")
 
@@ -53,6 +58,7 @@ def wrk_window(session: Session, tag: str, path: str, seconds: float, connection
         # One real sample per request; what wrk's correction had added is dropped.
         "latency_samples": (result.samples, "count"),
         "wrk_synthetic_samples": (result.synthetic_samples, "count"),
+        "stalls": (float(stalls(result.histogram_us, lat["p50"])), "count"),
         "errors": (result.errors, "count"),
         "socket_errors": (sum(v for k, v in result.error_counts.items() if k != "status"), "count"),
         "non_2xx": (result.error_counts.get("status", 0), "count"),
@@ -64,6 +70,13 @@ def wrk_window(session: Session, tag: str, path: str, seconds: float, connection
         # so throughput x latency falls short of the connection count by design.
         metrics.update(littles_law(metrics, connections))
     return metrics
+
+
+def stalls(histogram_us: dict, p50_ms: float) -> int:
+    """Real samples at or above STALL_FACTOR x the median, and at least
+    STALL_FLOOR_MS above it."""
+    bound_us = max(STALL_FACTOR * p50_ms, p50_ms + STALL_FLOOR_MS) * 1000
+    return sum(n for us, n in histogram_us.items() if us >= bound_us)
 
 
 def littles_law(metrics: dict, connections: int) -> dict:

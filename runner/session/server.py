@@ -157,10 +157,23 @@ def foreign_listeners(text: str, session: int) -> tuple[int, list[str]]:
     return sockets, foreign
 
 
-def prove_identity(ctx: Context, pid: int, when: str) -> None:
+def listen_facts(text: str) -> dict:
+    """Socket-level facts of the server's port from LISTENERS_SCRIPT's
+    output: how many sockets listen on it (one per worker when the server
+    uses SO_REUSEPORT, so the kernel spreads connections by hash; one shared
+    socket otherwise, whose workers take turns in accept) and the largest
+    accept backlog (ss's Send-Q of a listening socket)."""
+    rows = [line.split() for line in text.splitlines() if line.startswith("listen ")]
+    backlogs = [int(r[3]) for r in rows if len(r) > 3 and r[3].isdigit()]
+    return {"listen_sockets": (float(len(rows)), "count"),
+            "listen_backlog": (float(max(backlogs, default=0)), "count")}
+
+
+def prove_identity(ctx: Context, pid: int, when: str) -> dict:
     """The server measured is the server started: the port's every listening
     socket is held by the session this run started (setsid: the session id
-    is the started pid), and that session is alive. Raises StepFailed."""
+    is the started pid), and that session is alive. Raises StepFailed;
+    returns the port's listen_facts."""
     out = run(ctx.server_conn, LISTENERS_SCRIPT.format(port=PORT), timeout=15, warn=True).stdout
     sockets, foreign = foreign_listeners(out, pid)
     if foreign:
@@ -169,6 +182,7 @@ def prove_identity(ctx: Context, pid: int, when: str) -> None:
     if sockets == 0:
         raise StepFailed(f"{when}: nothing listens on port {PORT}: the server started "
                          f"(session {pid}) is gone")
+    return listen_facts(out)
 
 
 def stop_server(ctx: Context, pid: int) -> str | None:

@@ -203,6 +203,7 @@ class Session:
             "server_rss_mb": (s["rss_mean"] / traces.MB, "MB"),
             "server_threads": (s["threads_peak"], "count"),
             "server_processes": (s["processes"], "count"),
+            "busiest_worker_cpu_share": (s["busiest_worker_cpu_share"], "ratio"),
             "server_ctx_voluntary": (s["ctx_voluntary"], "count"),
             "server_ctx_involuntary": (s["ctx_involuntary"], "count"),
             "client_cpu_percent": (c["cpu_percent"], "%"),

@@ -75,6 +75,14 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
             firsts.setdefault(p["pid"], p)
             lasts[p["pid"]] = p
     cpu_s = sum(lasts[pid]["cpu_s"] - firsts[pid]["cpu_s"] for pid in lasts)
+    # How evenly the workers shared the work (with one socket they take
+    # turns in accept; with SO_REUSEPORT the kernel hashes connections to
+    # them): the busiest worker's share of the workers' CPU time. The
+    # supervisor, parent of the others, is no worker; alone, it is the one.
+    tree = set(lasts)
+    workers = [pid for pid in lasts if lasts[pid].get("ppid") in tree] or list(lasts)
+    worker_cpu = [lasts[pid]["cpu_s"] - firsts[pid]["cpu_s"] for pid in workers]
+    busiest = max(worker_cpu) / sum(worker_cpu) if sum(worker_cpu) > 0 else 1.0
     vol = sum(lasts[pid]["ctx_vol"] - firsts[pid]["ctx_vol"] for pid in lasts)
     invol = sum(lasts[pid]["ctx_invol"] - firsts[pid]["ctx_invol"] for pid in lasts)
 
@@ -93,6 +101,7 @@ def window_summary(samples: list[dict], start: float, end: float) -> dict:
         "rss_peak": max(total(s, "rss") for s in inside),
         "threads_peak": max(total(s, "threads") for s in inside),
         "ctx_voluntary": vol, "ctx_involuntary": invol, "processes": len(lasts),
+        "busiest_worker_cpu_share": busiest,
         "max_gap_s": max(b["t"] - a["t"] for a, b in zip(inside, inside[1:])),
     }
     if detailed:
