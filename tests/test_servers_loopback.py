@@ -369,3 +369,30 @@ def test_bare_app_serves_the_views_without_middleware(venv_bin, tmp_path, name):
         assert body == view.expected_body, view.name
         assert header is None, f"{view.name}: middleware ran under the bare app"
     assert all(header == "DENY" for _, header in found["django"])
+
+
+def test_debug_app_serves_the_drf_view_with_debug_on(venv_bin, tmp_path):
+    """The "django-debug" app answers drf-debug with the seed's exact bytes,
+    and it is DEBUG that differs: its 404 is Django's technical page, the
+    usual app's the plain one."""
+    view = VIEWS["drf-debug"]
+    pages = {}
+    for app in ("django-debug", "django"):
+        port = _free_port()
+        argv = SERVERS["gunicorn-sync"].command(str(APP_DIR), str(venv_bin), LOOPBACK, port, 1,
+                                                app=app)
+        log = tmp_path / f"{app}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_ready(proc, port, log)
+            status, _, body = _get(port, view.path)
+            assert (status, body) == (200, view.expected_body), app
+            pages[app] = _get(port, "/no-such-page/")
+        finally:
+            _stop(proc)
+    assert pages["django-debug"][0] == pages["django"][0] == 404
+    assert b"Using the URLconf defined in" in pages["django-debug"][2]
+    assert b"Using the URLconf defined in" not in pages["django"][2]

@@ -72,10 +72,13 @@ WSGI_TARGET = "labproject.wsgi:application"
 ASGI_TARGET = "labproject.asgi:application"
 # The apps a server can load, by interface: the Django project, or the raw
 # WSGI/ASGI apps with no framework at all (lab_app/rawapp), seed 001's baseline,
-# or the Django project with no middleware (overhead attribution).
+# or the Django project with no middleware (overhead attribution), or with
+# DEBUG on (seed 000's "with/without DEBUG").
 TARGETS = {"django": {"wsgi": WSGI_TARGET, "asgi": ASGI_TARGET},
            "django-bare": {"wsgi": "labproject.wsgi_bare:application",
                            "asgi": "labproject.asgi_bare:application"},
+           "django-debug": {"wsgi": "labproject.wsgi_debug:application",
+                            "asgi": "labproject.asgi_debug:application"},
            "raw": {"wsgi": "rawapp.wsgi:application", "asgi": "rawapp.asgi:application"}}
 INTERFACES = ("wsgi", "asgi")
 
@@ -178,7 +181,7 @@ class ServerConfig:
         threads per worker, 1 unless `takes_threads`. `versions` are the
         cell's resolved package versions (None: assume the newest, as in
         DEFAULT_PINS); they decide `flags_since`. `app` picks the
-        application (TARGETS: "django", "django-bare" or "raw"); `target`
+        application (TARGETS: "django", "django-bare", "django-debug" or "raw"); `target`
         ("module:callable"), a user's own project's entry point, replaces it. See the module
         docstring for how `app_dir` reaches each server; start it with
         cwd=app_dir in any case.

@@ -136,6 +136,15 @@ VIEWS: Views = Views({
             expected_body=b'{"message": "Test Message"}',
             description="async def view returning JsonResponse",
         ),
+        View(
+            name="drf-debug",
+            path="/drf/",
+            app="django-debug",
+            expected_status=200,
+            expected_body=b'{"message":"Test Message"}',
+            description="the seed's DRF APIView with DEBUG on (settings_debug; seed 000 "
+                        "measured with and without DEBUG)",
+        ),
         # The same two views under labproject.settings_bare: no middleware.
         # With raw below, they split a view's per-request cost into server,
         # Django handler, middleware and sync/async hand-off
