@@ -85,8 +85,13 @@ def health(lab: str = LabOpt):
     _guard(go)
 
 
+AppOpt = typer.Option(None, "--app", metavar="PATH_OR_GIT_URL",
+                      help="Your own Django project, for a matrix with an `app:` section "
+                           "(docs/byo.md).")
+
+
 @matrix_app.command("show")
-def matrix_show(matrix: Path):
+def matrix_show(matrix: Path, app_source: Optional[str] = AppOpt):
     """Print the cells of a matrix and the excluded ones with reasons (resolving
     pins with uv against the package index; no host is touched)."""
     import pandas as pd
@@ -96,7 +101,7 @@ def matrix_show(matrix: Path):
     from runner.scenarios import SCENARIOS
 
     def go():
-        m = load_matrix(matrix)
+        m = load_matrix(matrix, app_source)
         ui.info(f"{m.path}: {len(m.cells) + len(m.excluded)} combinations; "
                 f"resolving {len(m.cells)} with uv and Django's metadata")
         cells, excluded = resolve_matrix(m, REPO_ROOT / ".lab" / "lock-cache")
@@ -161,11 +166,9 @@ def run(matrix: Optional[Path] = typer.Argument(None, help="The matrix file (not
         resume: Optional[str] = typer.Option(
             None, help="Finish this interrupted or failed run (its id under --results, or its "
                        "folder): only the units not yet measured, same locks and seed."),
-        app_source: Optional[str] = typer.Option(
-            None, "--app", metavar="PATH_OR_GIT_URL",
-            help="Measure your own Django project: the matrix's `app:` section names its "
-                 "settings and URLs (without a MATRIX: matrices/byo.yaml; docs/byo.md).")):
-    """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/."""
+        app_source: Optional[str] = AppOpt):
+    """Configure the hosts for MATRIX and measure every cell; writes results/<run_id>/.
+    With --app and no MATRIX, runs matrices/byo.yaml on that project."""
     from runner.execute.run import resume_run, run_matrix
 
     def go():

@@ -70,3 +70,18 @@ def test_schema_is_json_schema_with_documented_fields():
     axes = schema["$defs"]["Axes"]["properties"]
     assert {"python", "django", "asgiref", "server", "workers", "threads", "view"} <= set(axes)
     assert all(field.get("description") for field in axes.values())
+
+
+def test_show_takes_the_project_of_a_byo_matrix(tmp_path):
+    project = tmp_path / "proj"
+    (project / "mysite").mkdir(parents=True)
+    (project / "manage.py").write_text(
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n')
+    for name in ("__init__", "settings", "wsgi", "asgi"):
+        (project / "mysite" / f"{name}.py").write_text("")
+    refused = lab("matrix", "show", "matrices/byo.yaml")
+    assert refused.returncode == 1
+    assert "app.source: no project given" in refused.stderr
+    shown = lab("matrix", "show", "matrices/byo.yaml", "--app", str(project))
+    assert shown.returncode == 0, shown.stderr
+    assert "app:root" in shown.stdout and "gunicorn-sync" in shown.stdout
