@@ -248,18 +248,16 @@ def test_the_polls_view_runs_only_under_user_ramp(write_matrix):
     assert "runs only under user-ramp" in polls.reason
 
 
-def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path):
-    from invoke.exceptions import CommandTimedOut
-    from invoke.runners import Result
-
+def one_repetition(monkeypatch, tmp_path, start_server, **patches):
+    """run_repetition on a single-client keep-alive unit with no host:
+    `start_server` and the other `patches` stand in for the repetition's
+    steps; returns (the outcome, or the exception it raised; the pids stopped)."""
     from runner.execute import repetition
     from runner.session.session import Context
 
-    def hangs(*args, **kwargs):
-        raise CommandTimedOut(Result(command="wrk -c1 ..."), timeout=7)
-
-    monkeypatch.setattr(repetition, "start_server", lambda *a, **k: (4242, ["server"]))
-    monkeypatch.setattr(repetition, "wait_ready", hangs)
+    monkeypatch.setattr(repetition, "start_server", start_server)
+    for name, fake in patches.items():
+        monkeypatch.setattr(repetition, name, fake)
     stopped = []
     monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
     monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
@@ -267,8 +265,24 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
     ctx = Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
                   server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
     cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
-    out = repetition.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
-                                    Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    try:
+        out = repetition.run_repetition(ctx, cell, "single-client",
+                                        SCENARIOS["single-client"].Params(),
+                                        Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    except BaseException as exc:      # noqa: BLE001 - what escaped is the answer
+        out = exc
+    return out, stopped
+
+
+def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path):
+    from invoke.exceptions import CommandTimedOut
+    from invoke.runners import Result
+
+    def hangs(*args, **kwargs):
+        raise CommandTimedOut(Result(command="wrk -c1 ..."), timeout=7)
+
+    out, stopped = one_repetition(monkeypatch, tmp_path, lambda *a, **k: (4242, ["server"]),
+                                  wait_ready=hangs)
     assert out.failure == "a step timed out after 7 s: wrk -c1 ..."
     assert stopped == [4242]   # the server is still stopped
 
@@ -280,24 +294,12 @@ def test_ctrl_c_during_the_start_still_stops_the_server_it_started(monkeypatch, 
     import os
     import signal
 
-    from runner.execute import repetition
-    from runner.session.session import Context
-
     def starts_then_interrupted(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
         return 4242, ["server"]
 
-    monkeypatch.setattr(repetition, "start_server", starts_then_interrupted)
-    stopped = []
-    monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
-    monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
-    host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "cpus": "1"})()
-    ctx = Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
-                  server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
-    cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
-    with pytest.raises(KeyboardInterrupt):
-        repetition.run_repetition(ctx, cell, "single-client", SCENARIOS["single-client"].Params(),
-                                  Variant("keep-alive", {"connection": "keep-alive"}), 0)
+    out, stopped = one_repetition(monkeypatch, tmp_path, starts_then_interrupted)
+    assert isinstance(out, KeyboardInterrupt)
     assert stopped == [4242]
 
 

@@ -221,6 +221,15 @@ def _wait_settled(proc: subprocess.Popen, min_procs: int, deadline: float, log: 
                 f"(processes: {_session_pids(proc.pid)}):\n{_log_tail(log)}")
 
 
+def _start(argv: list[str], log: Path) -> subprocess.Popen:
+    """A server from `argv` in lab_app's folder, in its own session, with the
+    environment the lab gives it, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
 def _stop(proc: subprocess.Popen) -> bool:
     """SIGTERM the process group, SIGKILL after a bound; True if SIGKILL was needed."""
     pgid = proc.pid
@@ -305,10 +314,7 @@ def test_server_serves_every_view_on_loopback(venv_bin, tmp_path, name, workers,
     port = _free_port()
     argv = server.command(str(APP_DIR), str(venv_bin), LOOPBACK, port, workers, threads)
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    proc = _start(argv, log)
     try:
         # With several workers: a supervisor plus at least `workers` workers.
         _wait_ready(proc, port, log, min_procs=workers + 1 if workers > 1 else 1)
@@ -356,10 +362,7 @@ def test_bare_app_serves_the_views_without_middleware(venv_bin, tmp_path, name):
         port = _free_port()
         argv = SERVERS[name].command(str(APP_DIR), str(venv_bin), LOOPBACK, port, 1, 1, app=app)
         log = tmp_path / f"{app}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
-                                    stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+        proc = _start(argv, log)
         try:
             _wait_ready(proc, port, log)
             found[app] = [_frame_options(port, v.path) for v in bare]
@@ -382,10 +385,7 @@ def test_debug_app_serves_the_drf_view_with_debug_on(venv_bin, tmp_path):
         argv = SERVERS["gunicorn-sync"].command(str(APP_DIR), str(venv_bin), LOOPBACK, port, 1,
                                                 app=app)
         log = tmp_path / f"{app}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=APP_DIR, env=clean_env(os.environ),
-                                    stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+        proc = _start(argv, log)
         try:
             _wait_ready(proc, port, log)
             status, _, body = _get(port, view.path)
