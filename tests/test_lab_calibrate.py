@@ -17,14 +17,19 @@ TEMPLATE = REPO / "tests" / "data" / "matrices" / "calibrate-e2e.yaml"
 
 def test_calibrate_plants_a_cost_sized_by_the_pilot_and_writes_calibration_json(
         lab_up, tmp_path):
-    out = lab("calibrate", "--lab", LAB, "--template", str(TEMPLATE), "--effects", "30",
+    # A planted cost as large as the p50 itself: 3 blocks of 1 s windows on
+    # this shared machine have shown A/A intervals of +-130 % and more, in
+    # which a 30 % cost was once measured at -1 %. What this test holds is
+    # the plumbing (the pilot sizes the cost, the run finds it beside its
+    # twins); what the lab resolves is calibration.json's figure, not this.
+    out = lab("calibrate", "--lab", LAB, "--template", str(TEMPLATE), "--effects", "100",
               "--blocks-per-trial", "3", "--results", str(tmp_path)).stdout
     pilot, run = run_folders(tmp_path)                 # run ids sort by time
     assert "calibrate-e2e-pilot-" in pilot.name and "pilot" not in run.name
     plan = yaml.safe_load((run / "calibration-plan.yaml").read_text())
     pilot_p50 = plan["pilot_p50_ms"]
     (planted,) = plan["planted"]
-    assert planted["us"] == round(pilot_p50 * 1000 * 0.30) > 0
+    assert planted["us"] == round(pilot_p50 * 1000 * 1.00) > 0
     manifest = json.loads((run / "manifest.json").read_text())
     views = sorted(c["view"] for c in manifest["cells"])
     assert views == sorted(["spin-0", "spin-0", planted["view"], planted["view"]])  # with twins

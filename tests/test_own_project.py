@@ -192,3 +192,20 @@ def test_what_the_host_check_found_is_said_in_one_line(tmp_path, project):
     urls[0] = {"path": "/hello/", "status": 200, "ok": False}
     assert "answered without 'hello'" in failure(m.app, {"ok": False, "urls": urls}, host)
     assert json.loads(json.dumps(m.app.record()))["urls"][0]["contains"] == "hello"
+
+
+def test_a_lost_server_host_during_the_check_is_one_line(tmp_path, project, monkeypatch):
+    from paramiko.ssh_exception import SSHException
+
+    from runner.session import user_app
+
+    def lost(*args, **kwargs):
+        raise SSHException("No existing session")
+
+    m = load_matrix(write(tmp_path), str(project))
+    monkeypatch.setattr(user_app, "connect", lambda host: type("Conn", (), {"close": lambda s: None})())
+    monkeypatch.setattr(user_app, "run", lost)
+    host = type("H", (), {"name": "server", "address": "198.18.1.10", "lab_root": "/lab"})()
+    with pytest.raises(LabError, match="the check on server failed .*No existing session.*"
+                                       "nothing was measured"):
+        user_app.check_project(host, m.app, ["abc"])

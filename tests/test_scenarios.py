@@ -132,7 +132,7 @@ def test_client_saturation_flag_reads_cpu_against_the_generators_cores():
     session = Session.__new__(Session)
     window = Window(stdout="", server={"cpu_percent": 80, "rss_mean": MB, "threads_peak": 3,
                                        "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1,
-                                       "max_gap_s": 0.2},
+                                       "max_gap_s": 0.2, "busiest_worker_cpu_share": 1.0},
                     client={"cpu_percent": 95.0, "sampler_cpu_percent": 0.4}, start=0, end=2,
                     server_samples=[], capacity_cores=1)
     assert session.window_metrics(window)["client_saturated"] == (1.0, "flag")
@@ -158,7 +158,7 @@ def test_a_client_saturated_for_part_of_the_window_is_flagged():
     assert peak == pytest.approx(0.95, abs=0.03)
     window = Window(stdout="", server={"cpu_percent": 80, "rss_mean": MB, "threads_peak": 3,
                                        "processes": 1, "ctx_voluntary": 1, "ctx_involuntary": 1,
-                                       "max_gap_s": 0.2},
+                                       "max_gap_s": 0.2, "busiest_worker_cpu_share": 1.0},
                     client={"cpu_percent": 39.0, "sampler_cpu_percent": 0.4,
                             "peak_cpu_share": peak}, start=0, end=5,
                     server_samples=[], capacity_cores=1)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import shlex
 
+from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import SSHException
+
 from runner.catalog.user_app import UserApp
-from runner.core.errors import LabError
+from runner.core.errors import LabError, one_line
 from runner.lab.host_paths import HostPaths
 from runner.lab.ssh import connect, run
 from runner.session.server import PORT, SERVER_ENV, env_prefix
@@ -61,11 +64,15 @@ def check_project(server_host, app: UserApp, env_ids: list[str]) -> dict:
     paths = HostPaths.of(server_host)
     host_header = f"{server_host.address}:{PORT}"
     found = {}
-    conn = connect(server_host)
+    conn = connect(server_host)      # Fabric connects on the first command
     try:
         for env_id in env_ids:
-            res = run(conn, check_command(paths, app, env_id, host_header),
-                      timeout=CHECK_TIMEOUT_S, warn=True)
+            try:
+                res = run(conn, check_command(paths, app, env_id, host_header),
+                          timeout=CHECK_TIMEOUT_S, warn=True)
+            except (SSHException, OSError, CommandTimedOut) as exc:
+                raise LabError(f"{app.source}: the check on {server_host.name} failed "
+                               f"({one_line(exc)}); nothing was measured") from None
             lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
             result = json.loads(lines[-1]) if lines else {
                 "ok": False, "step": "settings",
