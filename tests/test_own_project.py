@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.catalog.servers import SERVERS
-from runner.catalog.user_app import current
+from runner.catalog.user_app import current, project_of
 from runner.catalog.views import VIEWS
 from runner.core.errors import LabError
 from runner.lab.host_paths import HostPaths
@@ -72,8 +72,9 @@ def test_entry_points_come_from_manage_py_and_urls_become_views(tmp_path, projec
     argv = SERVERS["uvicorn"].command(HostPaths("/lab").user_app, "/lab/envs/e/venv/bin",
                                       "198.18.1.10", 8000, 1, target=m.app.target("asgi"))
     assert argv[1:4] == ["mysite.asgi:application", "--app-dir", "/lab/userapp"]
-    assert server_mod.server_env("app:home")["DJANGO_SETTINGS_MODULE"] == "mysite.settings"
-    assert server_mod.server_env("drf")["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
+    env = server_mod.server_env
+    assert env(project_of("app:home"))["DJANGO_SETTINGS_MODULE"] == "mysite.settings"
+    assert env(project_of("drf"))["DJANGO_SETTINGS_MODULE"] == "labproject.settings"
 
 
 def test_named_entry_points_win_over_manage_py(tmp_path, project):

@@ -80,3 +80,8 @@ def current() -> UserApp | None:
 
 def is_app_view(name: str) -> bool:
     return isinstance(name, str) and name.startswith(PREFIX)
+
+
+def project_of(view: str) -> UserApp | None:
+    """The user's project a view belongs to; None for lab_app's views."""
+    return current() if is_app_view(view) else None

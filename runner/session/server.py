@@ -36,9 +36,8 @@ SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin",
               "PYTHONHASHSEED": "0"}
 
 
-def server_env(view: str) -> dict:
-    """SERVER_ENV, with a user project's own settings module for its views."""
-    project = user_app.current() if user_app.is_app_view(view) else None
+def server_env(project: user_app.UserApp | None) -> dict:
+    """SERVER_ENV, with a user's project's own settings module."""
     return {**SERVER_ENV, "DJANGO_SETTINGS_MODULE": project.settings} if project else SERVER_ENV
 
 
@@ -64,7 +63,7 @@ def start_server(ctx: Context, cell, rep_dir: str,
                  extra_env: dict | None = None) -> tuple[int, list[str]]:
     sp = HostPaths.of(ctx.server_host)
     server = SERVERS[cell.spec.server]
-    project = user_app.current() if user_app.is_app_view(cell.spec.view) else None
+    project = user_app.project_of(cell.spec.view)
     app_dir = sp.user_app if project else sp.app
     argv = server.command(app_dir, sp.venv_bin(cell.env_id), ctx.server_host.address, PORT,
                           cell.spec.workers, cell.spec.threads, versions=dict(cell.packages),
@@ -72,7 +71,7 @@ def start_server(ctx: Context, cell, rep_dir: str,
                           target=project.target(server.interface) if project else None)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
-    env = env_prefix({**server_env(cell.spec.view), **(extra_env or {})})
+    env = env_prefix({**server_env(project), **(extra_env or {})})
     cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && "
            f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
     out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()

@@ -15,13 +15,13 @@ from runner.catalog.user_app import UserApp
 from runner.core.errors import LabError, one_line
 from runner.lab.host_paths import HostPaths
 from runner.lab.ssh import connect, run
-from runner.session.server import PORT, SERVER_ENV, env_prefix
+from runner.session.server import PORT, env_prefix, server_env
 
 CHECK_TIMEOUT_S = 300       # migrations of a large project take a while
 
 
 def check_command(paths: HostPaths, app: UserApp, env_id: str, host_header: str) -> str:
-    env = env_prefix({**SERVER_ENV, "DJANGO_SETTINGS_MODULE": app.settings})
+    env = env_prefix(server_env(app))
     args = [f"{paths.venv_bin(env_id)}/python", paths.tool("app_check.py"), "--host", host_header]
     if app.migrate:
         args.append("--migrate")
