@@ -41,13 +41,14 @@ def up(lab: str = LabOpt,
                                                        "target; default from infra/labs.yaml).")):
     """Provision the lab with its target (infra/labs.yaml; default: local network
     namespaces with sshd and CPU sets); write the inventory."""
-    from runner.lab.targets import target_of
+    from runner.lab.targets import remember, target_of
 
     def go():
         target, settings = target_of(lab)
         if subnet:
             settings["subnet"] = subnet
         target.preflight()
+        remember(lab, target)
         start = time.monotonic()
         path = target.up(lab, settings, log=ui.info)
         ui.info(f"lab {lab!r} ({target.name}) is up in {time.monotonic() - start:.1f} s; "

@@ -1,5 +1,6 @@
 """What the end-to-end lab tests share: the lab's name and subnet, the `lab`
 CLI as a user calls it, and the checks that nothing of the lab is left."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ LAB, SUBNET = "e2e", "198.18.1.0/24"
 LAB_CMD = [str(Path(sys.executable).parent / "lab")]
 
 
-def lab(*args, check=True, timeout=900):
+def lab(*args, check=True, timeout=900, env_extra: dict | None = None):
+    env = {**os.environ, **(env_extra or {})}
     proc = subprocess.run(LAB_CMD + list(args), cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
     if check and proc.returncode != 0:
         pytest.fail(f"lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc

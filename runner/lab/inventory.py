@@ -105,12 +105,13 @@ def _ssh_vars(host: dict) -> dict[str, str]:
 
 def render_inventory(lab_name: str, tf_outputs: dict, lab_state_dir: Path | str,
                      module: str = "local", target_vars: dict | None = None,
-                     comments: dict | None = None) -> str:
+                     comments: dict | None = None, host_vars: dict | None = None) -> str:
     """hosts.yml text from `terraform output -json` (the full dict of outputs).
 
     `target_vars` are the target's own settings for every host, `comments`
     why each is there. Groups are named after roles. Connection settings shared by every host go to
-    all.vars, the rest stay on the host (a real rack may use per-host keys)."""
+    all.vars, the rest stay on the host (a real rack may use per-host keys);
+    `host_vars` adds a target's own vars to single hosts."""
     try:
         lab_hosts = tf_outputs["lab_hosts"]["value"]
     except (KeyError, TypeError):
@@ -146,6 +147,7 @@ def render_inventory(lab_name: str, tf_outputs: dict, lab_state_dir: Path | str,
             hv = {"ansible_host": h["address"], "lab_role": h["role"], "lab_cpus": h["cpus"],
                   "lab_root": h["lab_root"]}
             hv.update({k: v for k, v in per_host[h["name"]].items() if k not in shared})
+            hv.update((host_vars or {}).get(h["name"], {}))
             body = ", ".join(f"{k}: {_scalar(v)}" for k, v in hv.items())
             lines.append(f"        {h['name']}: {{{body}}}")
     return "\n".join(lines) + "\n"

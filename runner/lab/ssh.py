@@ -8,11 +8,11 @@ from paramiko import RejectPolicy
 from runner.lab.inventory import Host
 
 
-def connect(host: Host) -> fabric.Connection:
+def connect(host: Host, timeout: float = 10) -> fabric.Connection:
     conn = fabric.Connection(host.address, user=host.user,
                              connect_kwargs={"key_filename": host.key, "look_for_keys": False,
                                              "allow_agent": False},
-                             connect_timeout=10)
+                             connect_timeout=timeout)
     # Fabric installs AutoAddPolicy; a lab host must present the key we recorded.
     conn.client.set_missing_host_key_policy(RejectPolicy())
     conn.client.load_host_keys(host.known_hosts)

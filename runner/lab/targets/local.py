@@ -10,7 +10,6 @@ and nothing generated lands in git.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -76,16 +75,7 @@ def preflight() -> None:
     """Fail early, in one line, on what the local lab cannot do without."""
     if os.geteuid() != 0:
         raise LabError("must run as root (the local lab creates network namespaces)")
-    if shutil.which("terraform") is None:
-        raise LabError("terraform not found on PATH (need Terraform >= 1.5)")
-    proc = subprocess.run(["terraform", "version", "-json"], capture_output=True, text=True)
-    try:
-        version = json.loads(proc.stdout)["terraform_version"]
-        found = tuple(int(p) for p in version.split(".")[:2])
-    except (ValueError, KeyError):
-        raise LabError("cannot read `terraform version -json` (need Terraform >= 1.5)") from None
-    if found < MIN_TERRAFORM:
-        raise LabError(f"Terraform {version} is too old (need Terraform >= 1.5)")
+    terraform.require_terraform(MIN_TERRAFORM)
 
 
 def default_hosts(cpu_count: int | None = None) -> dict[str, dict[str, str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 from python_terraform import IsFlagged, Terraform
@@ -33,11 +35,44 @@ def tail(stderr: str, stdout: str = "") -> str:
     return text if len(text) <= 600 else text[:200] + " ... " + text[-380:]
 
 
+def validation_errors(stderr: str) -> list[str]:
+    """The messages of a module's failed variable validations ("Invalid value
+    for variable"), each as one line; [] when the failure is something else."""
+    found = []
+    for block in re.split(r"Error: ", stderr or "")[1:]:
+        if not block.startswith("Invalid value for variable"):
+            continue
+        lines = [ln.strip(" │╷╵\t") for ln in block.splitlines()]
+        # The message sits between "var.X is ..." and "This was checked by ...".
+        start = max((i for i, ln in enumerate(lines) if ln.startswith("var.")), default=0) + 1
+        end = next((i for i, ln in enumerate(lines) if ln.startswith("This was checked")), len(lines))
+        found.append(" ".join(ln for ln in lines[start:end] if ln))
+    return found
+
+
 def check(step: str, result: tuple[int, str, str]) -> str:
     code, out, err = result
     if code != 0:
+        invalid = validation_errors(err)
+        if invalid:
+            raise LabError("; ".join(invalid))
         raise LabError(f"terraform {step} failed (exit {code}): {tail(err, out)}")
     return out
+
+
+def require_terraform(minimum: tuple[int, int]) -> None:
+    """Fail in one line when terraform is missing or older than `minimum`."""
+    need = ".".join(map(str, minimum))
+    if shutil.which("terraform") is None:
+        raise LabError(f"terraform not found on PATH (need Terraform >= {need})")
+    proc = subprocess.run(["terraform", "version", "-json"], capture_output=True, text=True)
+    try:
+        version = json.loads(proc.stdout)["terraform_version"]
+        found = tuple(int(p) for p in version.split(".")[:2])
+    except (ValueError, KeyError):
+        raise LabError(f"cannot read `terraform version -json` (need Terraform >= {need})") from None
+    if found < minimum:
+        raise LabError(f"Terraform {version} is too old (need Terraform >= {need})")
 
 
 def outputs(tf: Terraform) -> dict:
