@@ -17,6 +17,11 @@ from runner.core.errors import LabError
 from runner.core.files import write_atomic
 
 
+# What every lab module's `lab_hosts` output gives for each host (infra/*/outputs.tf).
+HOST_CONTRACT = ("name", "role", "address", "ssh_user", "ssh_private_key", "ssh_known_hosts",
+                 "cpus", "lab_root")
+
+
 @dataclass(frozen=True)
 class Host:
     name: str
@@ -118,6 +123,10 @@ def render_inventory(lab_name: str, tf_outputs: dict, lab_state_dir: Path | str,
         raise LabError("terraform output has no lab_hosts: is the lab up?") from None
     if not lab_hosts:
         raise LabError("terraform output lab_hosts is empty")
+    for name, h in lab_hosts.items():
+        missing = [k for k in HOST_CONTRACT if k not in (h or {})]
+        if missing:
+            raise LabError(f"terraform output lab_hosts.{name} lacks {', '.join(missing)}")
 
     per_host = {name: _ssh_vars(h) for name, h in lab_hosts.items()}
     shared = {k: v for k, v in next(iter(per_host.values())).items()
