@@ -91,6 +91,7 @@ def head_lines(facts: "_Facts") -> list[str]:
             " which inflate means and tails. Rerun it (`lab reproduce`) for raw figures.",
             "",
         ]
+    lines += tuning_lines(manifest)
     if manifest.get("status") != "complete":
         lines += [
             f"> **This run is {manifest.get('status', 'of unknown status')}**: the figures"
@@ -98,6 +99,30 @@ def head_lines(facts: "_Facts") -> list[str]:
             "",
         ]
     return lines
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    irqs = [n for n in names if n.startswith("irq") and n.endswith(".affinity")]
+    rest = [n for n in names if n not in irqs] + ([f"{len(irqs)} IRQs' affinity"] if irqs else [])
+    return ", ".join(rest[:limit]) + (f" and {len(rest) - limit} more" if len(rest) > limit else "")
+
+
+def tuning_lines(manifest: dict) -> list[str]:
+    """A notice when a run was measured on a host whose settings were not all at
+    their tuned values (the manifest's host_tuning, from `lab tune show`)."""
+    untuned = (manifest.get("host_tuning") or {}).get("untuned") or []
+    if not untuned:
+        return []
+    parts = []
+    for m in untuned:
+        said = []
+        if m.get("can_apply"):
+            said.append(f"`lab tune apply` would change {_names(m['can_apply'])}")
+        if m.get("cannot"):
+            said.append(f"cannot be changed there: {_names(m['cannot'])}")
+        parts.append(f"{', '.join(m['hosts'])}: {'; '.join(said)}")
+    return ["> **Measured on an untuned host**: " + " · ".join(parts) + ". `lab tune show` lists "
+            "every setting; the manifest's `host_tuning` keeps them.", ""]
 
 
 def wrk_ran(manifest: dict) -> bool:

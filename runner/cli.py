@@ -18,6 +18,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Django WSGI/ASGI benchmark lab.")
 matrix_app = typer.Typer(no_args_is_help=True, help="Inspect matrix files.")
 app.add_typer(matrix_app, name="matrix")
+tune_app = typer.Typer(no_args_is_help=True,
+                       help="Host settings that decide a benchmark's noise: show, apply, restore.")
+app.add_typer(tune_app, name="tune")
 
 BYO_MATRIX = REPO_ROOT / "matrices" / "byo.yaml"    # `lab run --app` without a matrix
 LabOpt = typer.Option("local", "--lab", help="Lab name (inventory/<lab>/hosts.yml).")
@@ -56,6 +59,24 @@ def up(lab: str = LabOpt,
     _guard(go)
 
 
+def _restore_tuning(lab: str) -> None:
+    """Before a lab goes, put back what `lab tune apply` changed on its hosts
+    (the journal of old values lives in the lab_root that down deletes)."""
+    from runner.lab import tune
+    from runner.lab.inventory import inventory_path, load_lab
+    if not inventory_path(lab).is_file():
+        return                     # not up: nothing was applied through it
+    try:
+        machines = tune.restore(load_lab(lab))
+    except Exception as exc:  # noqa: BLE001 - a broken lab must still come down
+        ui.warn(f"lab {lab!r}: could not check for host tuning to restore: {str(exc)[:200]}")
+        return
+    for machine in machines:
+        if machine["restored"] or machine["failed"]:
+            ui.info(f"lab {lab!r}: {', '.join(machine['hosts'])}: {len(machine['restored'])} tuned "
+                    f"setting(s) restored, {len(machine['failed'])} failed")
+
+
 @app.command()
 def down(lab: str = LabOpt):
     """Destroy the lab and check that nothing of it is left."""
@@ -65,6 +86,7 @@ def down(lab: str = LabOpt):
         target, _ = target_of(lab)
         target.preflight()
         start = time.monotonic()
+        _restore_tuning(lab)
         target.down(lab, log=ui.info)
         ui.info(f"lab {lab!r} is down in {time.monotonic() - start:.1f} s; nothing of it is left")
     _guard(go)
@@ -83,6 +105,86 @@ def health(lab: str = LabOpt):
         if problems:
             raise typer.Exit(1)
         ui.info(f"lab {lab!r} ({target.name}): every host answers")
+    _guard(go)
+
+
+def _tune_rows(settings: list[dict]) -> list[tuple[str, str, str, str]]:
+    """(setting, value, tuned value, state); the IRQs on measured CPUs as one row."""
+    def state(s: dict) -> str:
+        if s.get("ok"):
+            return "tuned" if s.get("kind") == "setting" else "ok"
+        if s.get("changeable"):
+            return "not tuned: `lab tune apply` changes it"
+        return f"cannot change here: {s.get('why') or 'read-only'}"
+    rows, irqs = [], [s for s in settings if s.get("irq")]
+    for s in settings:
+        if not s.get("irq"):
+            rows.append((s["name"], str(s.get("value")), str(s.get("tuned", "") or ""), state(s)))
+    if irqs:
+        off = [s for s in irqs if not s.get("ok")]
+        rows.append((f"irq affinity ({len(irqs)} IRQs)", f"{len(off)} on the measured CPUs",
+                     "none on them", state(off[0]) if off else "tuned"))
+    return rows
+
+
+@tune_app.command("show")
+def tune_show(lab: str = LabOpt):
+    """Every setting on each machine of the lab, its value, the tuned value and
+    whether it can be changed there."""
+    from runner.lab import tune
+    from runner.lab.inventory import load_lab
+
+    def go():
+        for machine in tune.show(load_lab(lab)):
+            ui.info(f"machine of host(s) {', '.join(machine['hosts'])}; measured CPUs {machine['cpus']}"
+                    + ("; an apply is in force (`lab tune restore` undoes it)" if machine.get("journal") else ""))
+            rows = _tune_rows(machine["settings"])
+            width = max(len(r[0]) for r in rows)
+            for name, value, tuned, state in rows:
+                print(f"  {name:<{width}}  {value:<24} {tuned:<14} {state}")
+    _guard(go)
+
+
+@tune_app.command("apply")
+def tune_apply(lab: str = LabOpt):
+    """Change what can be changed to its tuned value, recording each old value first."""
+    from runner.lab import tune
+    from runner.lab.inventory import load_lab
+
+    def go():
+        failed = False
+        for machine in tune.apply(load_lab(lab)):
+            where = ", ".join(machine["hosts"])
+            for c in machine["changed"]:
+                ui.info(f"{where}: {c['name']}: {c['from']} -> {c['to']}")
+            ui.info(f"{where}: {len(machine['changed'])} changed, {len(machine['skipped'])} cannot be "
+                    f"changed here (`lab tune show` says why)")
+            for f in machine["failed"]:
+                failed = True
+                ui.error(f"{where}: {f['name']}: {f['error']}")
+        if failed:
+            raise typer.Exit(1)
+    _guard(go)
+
+
+@tune_app.command("restore")
+def tune_restore(lab: str = LabOpt):
+    """Put back exactly what `lab tune apply` changed (also after an interrupted apply)."""
+    from runner.lab import tune
+    from runner.lab.inventory import load_lab
+
+    def go():
+        failed = False
+        for machine in tune.restore(load_lab(lab)):
+            where = ", ".join(machine["hosts"])
+            for r in machine["restored"]:
+                ui.info(f"{where}: {r['name']}: back to {r['to']}")
+            ui.info(f"{where}: {len(machine['restored'])} setting(s) restored")
+            for f in machine["failed"]:
+                failed = True
+                ui.error(f"{where}: {f['name']}: {f['error']}")
+        if failed:
+            raise typer.Exit(1)
     _guard(go)
 
 

@@ -125,6 +125,12 @@ def test_run_measures_real_numbers_on_pinned_cpus(lab_up, tmp_path_factory):
         assert len(waiting) <= 256, (host, len(waiting))
     # The server namespace's own TCP settings are on record: that bound among them.
     assert manifest["server_tcp"]["net.ipv4.tcp_max_tw_buckets"] == "256"
+    # The host settings in force are on record too; this VM has no cpufreq, so
+    # the report's first screen says the run was measured on an untuned host.
+    tuning = manifest["host_tuning"]
+    assert [m["hosts"] for m in tuning["machines"]] == [["client", "server"]]
+    assert "perf_event_max_sample_rate" in tuning["machines"][0]["settings"]
+    assert tuning["untuned"] and "Measured on an untuned host" in (run_dir / "report.md").read_text()
     # Socket and worker facts per window: one listening socket (gunicorn's and
     # uvicorn's single worker), its backlog, and one worker doing all the work.
     assert (wide["listen_sockets"] == 1).all() and (wide["listen_backlog"] > 0).all()

@@ -7,6 +7,7 @@ the machines alone."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -54,8 +55,16 @@ def test_existing_machines_come_up_as_a_lab_and_go_down_leaving_them_clean(lab_u
             ssh.run(conn, f"mkdir -p {h.lab_root}/envs && touch {h.lab_root}/envs/installed")
     assert lab("health", "--lab", "e2est").returncode == 0
 
+    # Tuning applied through the lab is put back when the lab goes.
+    rate = Path("/proc/sys/kernel/perf_event_max_sample_rate")
+    before = rate.read_text().strip()
+    lab("tune", "apply", "--lab", "e2est")
+    assert rate.read_text().strip() == "1"
+
     # Down needs no labs file: the lab remembers its target.
-    lab("down", "--lab", "e2est")
+    down = lab("down", "--lab", "e2est")
+    assert "1 tuned setting(s) restored" in down.stdout
+    assert rate.read_text().strip() == before
     for h in hosts.values():
         assert not (tmp_path / h["lab_root"]).exists()
     assert not inventory_path("e2est").exists()

@@ -49,6 +49,7 @@ from runner.execute.repetition import run_repetition
 from runner.execute.results import Samples, new_run_dir, point_latest
 from runner.lab import configure
 from runner.lab import lock as lab_lock
+from runner.lab import tune
 from runner.lab.inventory import load_lab
 from runner.lab.ssh import connect
 from runner.lab.ssh import run as ssh_run
@@ -429,6 +430,7 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         try:
             stale = reap_stale_servers(ctx)
             base["server_tcp"] = read_net_facts(ctx.server_conn)
+            base["host_tuning"] = tune.for_manifest(tune.show(lab))
             base["settle"] = settle_hosts(ctx)
         except (SSHException, OSError, CommandTimedOut) as exc:
             check_hosts(ctx, ui)          # names the host that is down
