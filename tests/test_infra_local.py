@@ -109,6 +109,21 @@ def test_render_inventory_keeps_differing_ssh_settings_per_host():
     assert hosts["client"]["ansible_ssh_private_key_file"] == "/work/main/.lab/local/ssh/id_ed25519"
 
 
+def test_a_separate_traffic_address_reaches_the_runner_and_missing_fields_are_named(tmp_path):
+    outputs = yaml.safe_load(yaml.safe_dump(SAMPLE_OUTPUTS))  # deep copy
+    outputs["lab_hosts"]["value"]["server"]["lab_address"] = "10.77.1.5"   # a cloud host's private IP
+    path = host_contract.inventory_path("cloud", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(host_contract.render_inventory("cloud", outputs, "/s/cloud", module="aws"))
+    lab = host_contract.load_lab("cloud", tmp_path)
+    server, client = lab.by_role("server"), lab.by_role("client")
+    assert (server.address, server.traffic_address) == ("198.18.0.11", "10.77.1.5")
+    assert client.traffic_address == client.address        # default: the SSH address
+    del outputs["lab_hosts"]["value"]["client"]["cpus"]
+    with pytest.raises(LabError, match="lab_hosts.client lacks cpus"):
+        host_contract.render_inventory("cloud", outputs, "/s/cloud", module="aws")
+
+
 def test_render_inventory_without_hosts_is_a_lab_error():
     with pytest.raises(LabError, match="no lab_hosts"):
         local_inventory({}, "/x")

@@ -12,6 +12,7 @@ locals {
       ssh_known_hosts = var.known_hosts
       cpus            = h.cpus
       lab_root        = coalesce(h.lab_root, "/var/lib/djlab/${var.lab_name}")
+      lab_address     = coalesce(h.lab_address, h.address)
     }
   }
 }

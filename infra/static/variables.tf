@@ -31,7 +31,7 @@ variable "known_hosts" {
 # Machines that already exist. Nothing here creates or changes a machine: the
 # module checks the list and hands it on as the lab's host contract.
 variable "hosts" {
-  description = "Existing machines by name: address, ssh_user, ssh_private_key (absolute path on the controller), role (server, client or db), cpus (the cpuset list the lab pins that host's work to) and, optionally, lab_root (the folder the lab owns on it; `lab down` deletes it)."
+  description = "Existing machines by name: address, ssh_user, ssh_private_key (absolute path on the controller), role (server, client or db), cpus (the cpuset list the lab pins that host's work to) and, optionally, lab_root (the folder the lab owns on it; `lab down` deletes it) and lab_address (the address lab traffic uses when it is not `address`, e.g. a private network behind a public SSH address)."
   type = map(object({
     address         = string
     ssh_user        = string
@@ -39,6 +39,7 @@ variable "hosts" {
     role            = string
     cpus            = string
     lab_root        = optional(string)
+    lab_address     = optional(string)
   }))
 
   validation {

@@ -20,6 +20,10 @@ from runner.core.files import write_atomic
 # What every lab module's `lab_hosts` output gives for each host (infra/*/outputs.tf).
 HOST_CONTRACT = ("name", "role", "address", "ssh_user", "ssh_private_key", "ssh_known_hosts",
                  "cpus", "lab_root")
+# Optional: the address lab traffic uses (servers bind it, clients aim at it),
+# when it is not the one the controller reaches over SSH (a cloud host's
+# private address behind its public one). Default: address.
+LAB_ADDRESS = "lab_address"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class Host:
     known_hosts: str
     cpus: str
     lab_root: str
+    lab_address: str = ""
+
+    @property
+    def traffic_address(self) -> str:
+        """Where lab traffic goes: servers bind it, load generators aim at it."""
+        return self.lab_address or self.address
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ def load_lab(lab_name: str = "local", repo_root: Path = REPO_ROOT) -> Lab:
                     name=name, role=merged["lab_role"], address=merged["ansible_host"],
                     user=merged["ansible_user"], key=merged["ansible_ssh_private_key_file"],
                     known_hosts=merged["lab_known_hosts"], cpus=str(merged["lab_cpus"]),
-                    lab_root=merged["lab_root"])
+                    lab_root=merged["lab_root"], lab_address=merged.get(LAB_ADDRESS, ""))
             except KeyError as exc:
                 raise LabError(f"{path}: host {name!r} lacks {exc.args[0]}") from None
     if not hosts:
@@ -155,6 +165,8 @@ def render_inventory(lab_name: str, tf_outputs: dict, lab_state_dir: Path | str,
         for h in members:
             hv = {"ansible_host": h["address"], "lab_role": h["role"], "lab_cpus": h["cpus"],
                   "lab_root": h["lab_root"]}
+            if h.get(LAB_ADDRESS) and h[LAB_ADDRESS] != h["address"]:
+                hv[LAB_ADDRESS] = h[LAB_ADDRESS]
             hv.update({k: v for k, v in per_host[h["name"]].items() if k not in shared})
             hv.update((host_vars or {}).get(h["name"], {}))
             body = ", ".join(f"{k}: {_scalar(v)}" for k, v in hv.items())

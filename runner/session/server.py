@@ -65,7 +65,7 @@ def start_server(ctx: Context, cell, rep_dir: str,
     server = SERVERS[cell.spec.server]
     project = user_app.project_of(cell.spec.view)
     app_dir = sp.user_app if project else sp.app
-    argv = server.command(app_dir, sp.venv_bin(cell.env_id), ctx.server_host.address, PORT,
+    argv = server.command(app_dir, sp.venv_bin(cell.env_id), ctx.server_host.traffic_address, PORT,
                           cell.spec.workers, cell.spec.threads, versions=dict(cell.packages),
                           app=VIEWS[cell.spec.view].app,
                           target=project.target(server.interface) if project else None)
@@ -111,7 +111,7 @@ def wait_ready(ctx: Context, cell, pid: int | None = None) -> float:
     probe waits in slices of READY_SLICE_S; between slices a server `pid`
     that has exited fails at once rather than after the whole timeout."""
     view = VIEWS[cell.spec.view]
-    url = f"http://{ctx.server_host.address}:{PORT}{view.path}"
+    url = f"http://{ctx.server_host.traffic_address}:{PORT}{view.path}"
     waited, data = 0.0, {}
     while waited < READY_TIMEOUT_S:
         step = min(READY_SLICE_S, READY_TIMEOUT_S - waited)

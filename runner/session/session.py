@@ -105,7 +105,7 @@ class Session:
 
     # -- where things are ------------------------------------------------------
     def url(self, path: str) -> str:
-        return f"http://{self.ctx.server_host.address}:{self.ctx.port}{path}"
+        return f"http://{self.ctx.server_host.traffic_address}:{self.ctx.port}{path}"
 
     @property
     def client_python(self) -> str:

@@ -62,7 +62,7 @@ def check_project(server_host, app: UserApp, env_ids: list[str]) -> dict:
     """{env_id: app_check's result} for every environment; raises LabError
     on the first that fails."""
     paths = HostPaths.of(server_host)
-    host_header = f"{server_host.address}:{PORT}"
+    host_header = f"{server_host.traffic_address}:{PORT}"
     found = {}
     conn = connect(server_host)      # Fabric connects on the first command
     try:

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from paramiko import BadHostKeyException
 from python_terraform import IsFlagged
 
 from runner import REPO_ROOT
@@ -33,6 +34,10 @@ MIN_TERRAFORM = (1, 9)       # validations that name other variables
 SUPPORTED_OS = ("debian", "ubuntu")
 PYTHON_PROVIDERS = ("uv", "preinstalled")
 SSH_TIMEOUT = 5.0
+VAR_COMMENTS = {
+    "lab_wheelhouse_copy": "hosts do not share the controller's files: the playbook copies the wheelhouse over SSH",
+    "lab_offline_wheelhouse": "the controller downloads every wheel here; hosts install from their copy",
+}
 
 # One read-only command: who we are, whether sudo asks for a password, the OS,
 # the CPUs a login on the host may use, and the Python Ansible needs.
@@ -69,7 +74,7 @@ def host_variables(lab_name: str, settings: dict) -> dict:
         out[str(name)] = {"address": str(h["address"]), "ssh_user": str(h.get("ssh_user", "root")),
                           "ssh_private_key": _path(h["ssh_private_key"], f"hosts.{name}.ssh_private_key"),
                           "role": str(h["role"]), "cpus": str(h["cpus"]),
-                          "lab_root": h.get("lab_root")}
+                          "lab_root": h.get("lab_root"), "lab_address": h.get("lab_address")}
     return out
 
 
@@ -80,7 +85,8 @@ def target_vars(lab_name: str, settings: dict) -> dict:
     if provider not in PYTHON_PROVIDERS:
         raise LabError(f"lab {lab_name}: python.provider: {provider!r} is not one of "
                        f"{', '.join(PYTHON_PROVIDERS)}")
-    found = {"lab_python_provider": provider, "ansible_python_interpreter": "/usr/bin/python3"}
+    found = {"lab_python_provider": provider, "ansible_python_interpreter": "/usr/bin/python3",
+             "lab_wheelhouse_copy": True}
     if provider == "preinstalled":
         if not python.get("root"):
             raise LabError(f"lab {lab_name}: python.root: the preinstalled provider needs the "
@@ -123,6 +129,9 @@ def host_problem(host: Host) -> str | None:
     """Why the lab cannot use this host, or None."""
     try:
         facts = probe(host)
+    except BadHostKeyException:
+        return (f"its host key is not the one recorded in {host.known_hosts}; if the machine was "
+                f"reinstalled, forget the old key with `ssh-keygen -R {host.address} -f {host.known_hosts}`")
     except Exception as exc:  # noqa: BLE001 - any failure to connect is the answer
         return f"does not answer SSH as {host.user} at {host.address}: {one_line(exc, 160)}"
     if facts.get("uid") != "0" and facts.get("sudo") != "yes":
@@ -146,14 +155,16 @@ def check_hosts(hosts: dict[str, Host]) -> dict[str, str]:
     return {name: problem for name, problem in answers.items() if problem}
 
 
-def _hosts(contract: dict) -> dict[str, Host]:
+def hosts_of(contract: dict) -> dict[str, Host]:
+    """Hosts from a module's `lab_hosts` output."""
     return {name: Host(name=name, role=h["role"], address=h["address"], user=h["ssh_user"],
                        key=h["ssh_private_key"], known_hosts=h["ssh_known_hosts"],
-                       cpus=h["cpus"], lab_root=h["lab_root"])
+                       cpus=h["cpus"], lab_root=h["lab_root"], lab_address=h.get("lab_address") or "")
             for name, h in contract.items()}
 
 
-def _refuse(lab_name: str, problems: dict[str, str], hosts: dict[str, Host]) -> None:
+def refuse(lab_name: str, problems: dict[str, str], hosts: dict[str, Host]) -> None:
+    """Stop, naming every host with a problem and what it is."""
     if problems:
         raise LabError(f"lab {lab_name}: " + "; ".join(
             f"host {name} ({hosts[name].address}): {problem}" for name, problem in sorted(problems.items())))
@@ -167,7 +178,7 @@ def _state_file(lab_name: str) -> Path:
 
 def recorded_hosts(lab_name: str) -> dict[str, Host]:
     _, outputs = terraform.state_resources(_state_file(lab_name))
-    return _hosts((outputs.get("lab_hosts") or {}).get("value") or {})
+    return hosts_of((outputs.get("lab_hosts") or {}).get("value") or {})
 
 
 def lab_up(lab_name: str, settings: dict, log: Log) -> Path:
@@ -193,14 +204,14 @@ def lab_up(lab_name: str, settings: dict, log: Log) -> Path:
     if not given:
         record_host_keys(known_hosts, sorted({h.address for h in hosts.values()}), log)
     log(f"lab {lab_name}: checking {len(hosts)} host(s) over SSH")
-    _refuse(lab_name, check_hosts(hosts), hosts)
+    refuse(lab_name, check_hosts(hosts), hosts)
 
     terraform.check("apply", tf.apply(skip_plan=True, no_color=IsFlagged))
     outputs = terraform.outputs(tf)
     become = {name: {"ansible_become": True}
               for name, h in outputs["lab_hosts"]["value"].items() if h["ssh_user"] != "root"}
     path = inventory_path(lab_name)
-    write_inventory(path, render_inventory(lab_name, outputs, sdir, MODULE, extra,
+    write_inventory(path, render_inventory(lab_name, outputs, sdir, MODULE, extra, VAR_COMMENTS,
                                            host_vars=become))
     log(f"lab {lab_name}: {len(hosts)} host(s) checked in {time.monotonic() - started:.1f} s, "
         f"inventory {path}")
@@ -231,14 +242,14 @@ def lab_down(lab_name: str, log: Log) -> None:
         problem = _remove_lab_root(host)
         if problem:
             problems[name] = problem
-    _refuse(lab_name, problems, hosts)
+    refuse(lab_name, problems, hosts)
     resources, outputs = terraform.state_resources(_state_file(lab_name))
     if resources:
         lab_hosts = (outputs.get("lab_hosts") or {}).get("value") or {}
         variables = {"lab_name": lab_name, "state_dir": str(state_dir(lab_name)),
                      "known_hosts": next(iter(lab_hosts.values()))["ssh_known_hosts"],
-                     "hosts": {n: {k: h[k] for k in ("address", "ssh_user", "ssh_private_key",
-                                                     "role", "cpus", "lab_root")}
+                     "hosts": {n: {k: h.get(k) for k in ("address", "ssh_user", "ssh_private_key",
+                                                         "role", "cpus", "lab_root", "lab_address")}
                                for n, h in lab_hosts.items()}}
         tf = terraform.terraform(MODULE, _state_file(lab_name), variables)
         terraform.check("destroy", tf.destroy(force=None, auto_approve=True, no_color=IsFlagged))

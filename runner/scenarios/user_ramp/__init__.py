@@ -153,7 +153,7 @@ class UserRamp(Scenario):
         return [Variant("ramp", {"steps": list(params.steps)})]
 
     def server_env(self, ctx, params):
-        return {"LAB_DB": "postgres", "LAB_DB_HOST": db_host(ctx).address,
+        return {"LAB_DB": "postgres", "LAB_DB_HOST": db_host(ctx).traffic_address,
                 "LAB_DB_PORT": str(DB_PORT), "LAB_DB_NAME": DB_NAME, "LAB_DB_USER": DB_USER,
                 "LAB_DB_CONN_MAX_AGE": str(params.conn_max_age_s)}
 
@@ -185,7 +185,7 @@ class UserRamp(Scenario):
 
     # -- the measured window -----------------------------------------------------
     def measure(self, session, params, variant):
-        base = f"http://{session.ctx.server_host.address}:{NGINX_PORT}"
+        base = f"http://{session.ctx.server_host.traffic_address}:{NGINX_PORT}"
         self._check_nginx(session, base)
         argv = locust.command(
             f"{session.client_bin}/locust", session.client_tool(LOCUSTFILE), base,
