@@ -27,7 +27,7 @@ def test_a_lab_not_listed_is_a_local_lab_with_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("rack: {target: cloud}\n", "rack.target: unknown target 'cloud'; allowed: local"),
+    ("rack: {target: cloud}\n", "rack.target: unknown target 'cloud'; allowed: aws, local, static"),
     ("rack: [local]\n", "rack: expected a mapping with `target`"),
     ("- rack\n", "expected a mapping of lab names to settings"),
     ("rack: {target: [\n", "not valid YAML"),

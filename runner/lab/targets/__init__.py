@@ -15,11 +15,12 @@ import yaml
 
 from runner import REPO_ROOT
 from runner.core.errors import LabError
+from runner.lab.targets.aws import AwsTarget
 from runner.lab.targets.base import Target
 from runner.lab.targets.local import LocalTarget
 from runner.lab.targets.static import StaticTarget
 
-TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), StaticTarget())}
+TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), StaticTarget(), AwsTarget())}
 LABS_FILE = REPO_ROOT / "infra" / "labs.yaml"
 RECORD = "target"   # .lab/<lab>/target: the target that built the lab
 DEFAULT_TARGET = "local"
