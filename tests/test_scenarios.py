@@ -261,7 +261,8 @@ def one_repetition(monkeypatch, tmp_path, start_server, **patches):
     stopped = []
     monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
     monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
-    host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "cpus": "1"})()
+    host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "traffic_address": "198.18.1.10",
+                         "cpus": "1"})()
     ctx = Context(run_id="r", run_dir=tmp_path, server_host=host, client_host=host,
                   server_conn=None, client_conn=None, warmup_s=1, duration_s=1)
     cell = type("C", (), {"cell_id": "c1", "spec": type("S", (), {"view": "drf", "workers": 1})()})()
@@ -285,6 +286,27 @@ def test_a_step_over_its_bound_fails_the_unit_not_the_run(monkeypatch, tmp_path)
                                   wait_ready=hangs)
     assert out.failure == "a step timed out after 7 s: wrk -c1 ..."
     assert stopped == [4242]   # the server is still stopped
+
+
+def test_a_dropped_ssh_session_fails_the_unit_as_ssh_lost_and_a_real_exit_does_not(
+        monkeypatch, tmp_path):
+    """Fabric reports a command cut off by a lost host as exit -1 (found when a
+    pair's server host lost SSH mid-start): that is the host gone, to be checked,
+    not a traceback. A command that really exited non-zero is not."""
+    from invoke.exceptions import UnexpectedExit
+    from invoke.runners import Result
+
+    def cut_off(*args, **kwargs):
+        raise UnexpectedExit(Result(command="setsid uvicorn ...", exited=-1))
+
+    out, _ = one_repetition(monkeypatch, tmp_path, cut_off)
+    assert out.ssh_lost and "session closed before the command ended (exit -1)" in out.failure
+
+    def fails(*args, **kwargs):
+        raise UnexpectedExit(Result(command="setsid uvicorn ...", exited=2))
+
+    out, _ = one_repetition(monkeypatch, tmp_path, fails)
+    assert isinstance(out, UnexpectedExit)
 
 
 def test_ctrl_c_during_the_start_still_stops_the_server_it_started(monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from invoke.exceptions import CommandTimedOut
+from invoke.exceptions import CommandTimedOut, UnexpectedExit
 from paramiko.ssh_exception import SSHException
 
 from runner.core.cpus import cpu_list, parse_cpu_list
@@ -83,6 +83,14 @@ def measure_until_quiet(session: Session, plugin, params, variant: Variant,
     return metrics
 
 
+# Fabric reports a command whose SSH session closed before it ended as exit -1.
+DROPPED = "the SSH session closed before the command ended (exit -1)"
+
+
+def session_dropped(exc: UnexpectedExit) -> bool:
+    return exc.result.exited == -1
+
+
 def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,
                    repetition: int) -> Outcome:
     outcome = Outcome()
@@ -144,6 +152,11 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
             raise fault from None
         outcome.failure = f"SSH failed during the repetition: {one_line(exc)}"
         outcome.ssh_lost = True
+    except UnexpectedExit as exc:
+        if not session_dropped(exc):
+            raise
+        outcome.failure = f"SSH failed during the repetition: {DROPPED}"
+        outcome.ssh_lost = True
     finally:
         # Stopping and fetching go over SSH too: a lost host fails this unit
         # with a reason (the run then checks the host), never a traceback.
@@ -159,6 +172,11 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
             if fault := storage_fault(exc, ctx.run_dir):
                 raise fault from None
             outcome.failure = outcome.failure or f"SSH failed stopping the server: {one_line(exc)}"
+            outcome.ssh_lost = True
+        except UnexpectedExit as exc:
+            if not session_dropped(exc):
+                raise
+            outcome.failure = outcome.failure or f"SSH failed stopping the server: {DROPPED}"
             outcome.ssh_lost = True
     outcome.timings = marks
     outcome.phases = phases

@@ -2,10 +2,18 @@
 known_hosts (never the user's, never turned off)."""
 from __future__ import annotations
 
+import logging
+
 import fabric
 from paramiko import RejectPolicy
 
 from runner.lab.inventory import Host
+
+
+# Paramiko's transport thread logs a failed handshake (a host going down) with
+# its traceback; with no handler Python prints it on stderr. The same failure
+# reaches the runner as an exception, which says it in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def connect(host: Host, timeout: float = 10) -> fabric.Connection:
