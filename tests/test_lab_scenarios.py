@@ -16,7 +16,7 @@ import pytest
 
 from runner.lab.inventory import load_lab
 from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import (LAB, LAB_CMD, SUBNET, lab, run_folders,
+from tests.lab_helpers import (LAB, LAB_CMD, lab, run_folders,
                                servers_on_host)
 from runner.session.session import SAMPLER_INTERVAL_S
 
@@ -302,59 +302,3 @@ def test_a_full_disk_stops_the_run_and_keeps_what_was_measured(lab_up, tmp_path)
     finally:
         subprocess.run(["rm", "-rf", str(rescued)], check=True)
     assert servers_on_host("server") == []
-
-
-def test_losing_the_server_host_stops_the_run_in_one_line_and_lab_up_recovers(lab_up, tmp_path):
-    """Last of the shared lab's tests: it breaks the server host (lab up
-    recreates it, without its environments)."""
-    results = tmp_path / "results"
-    proc = start_run(MATRICES / "faults.yaml", results)      # 3 s windows: time to cut SSH
-    try:
-        # A repetition measured, and the next one's server up: lose SSH now.
-        wait_for(lambda: measured_rows(results) > 0 and servers_on_host("server"), proc,
-                 "a measured repetition and a server under test")
-        seen = servers_on_host("server")
-        time.sleep(1)
-        # Every sshd of the server host, its open sessions included: SSH is gone.
-        for pid in subprocess.run(["ip", "netns", "pids", f"djlab-{LAB}-server"],
-                                  capture_output=True, text=True).stdout.split():
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
-                os.kill(int(pid), signal.SIGKILL)
-        output, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = " ".join(output.split())
-    server = load_lab(LAB).by_role("server")
-    assert proc.returncode == 1, output
-    assert "Traceback" not in output
-    assert f"host server ({server.address}) is unreachable over SSH after 3 tries" in text, text
-    (run_dir,) = run_folders(results)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and "unreachable over SSH" in manifest["error"]
-    # `lab up` recreates the host; the server that was under test goes with it.
-    up = " ".join(lab("up", "--lab", LAB, "--subnet", SUBNET).stdout.split())
-    assert "host server: nothing answers" in up and "recreating it" in up, up
-    assert [pid for pid in seen if Path(f"/proc/{pid}").exists()] == [], seen
-    # ... and --resume finishes the run in its folder: the units measured
-    # before are kept as they were, only the others are measured.
-    before = pd.read_parquet(run_dir / "results.parquet")
-    lab("run", "--resume", run_dir.name, "--lab", LAB, "--results", str(results))
-    assert run_folders(results) == [run_dir]
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
-    (cell,) = manifest["cells"]
-    assert cell["status"] == "ok" and cell["units_ok"] == 3, cell
-    (resumed,) = manifest["resumptions"]
-    assert resumed["previous_status"] == "failed" and "unreachable" in resumed["previous_error"]
-    assert resumed["units_measured_before"] == before["repetition"].nunique() > 0
-    after = pd.read_parquet(run_dir / "results.parquet")
-    assert sorted(after["repetition"].unique()) == [0, 1, 2]
-    kept = after[after["repetition"].isin(before["repetition"].unique())]
-    pd.testing.assert_frame_equal(kept.reset_index(drop=True), before.reset_index(drop=True),
-                                  check_like=True)
-    # The unit that failed when SSH went was measured again (the files of its
-    # first attempt, if it wrote any, are set aside: tests/test_resume.py).
-    assert resumed["failures_measured_again"], resumed
-    for failure in resumed["failures_measured_again"]:
-        assert (run_dir / failure["raw"] / "server.log").is_file(), failure

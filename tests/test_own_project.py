@@ -206,7 +206,7 @@ def test_a_lost_server_host_during_the_check_is_one_line(tmp_path, project, monk
     m = load_matrix(write(tmp_path), str(project))
     monkeypatch.setattr(user_app, "connect", lambda host: type("Conn", (), {"close": lambda s: None})())
     monkeypatch.setattr(user_app, "run", lost)
-    host = type("H", (), {"name": "server", "address": "198.18.1.10", "lab_root": "/lab"})()
+    host = type("H", (), {"name": "server", "address": "198.18.1.10", "traffic_address": "198.18.1.10", "lab_root": "/lab"})()
     with pytest.raises(LabError, match="the check on server failed .*No existing session.*"
                                        "nothing was measured"):
         user_app.check_project(host, m.app, ["abc"])

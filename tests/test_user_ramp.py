@@ -77,7 +77,8 @@ def test_only_polls_cells_run_it(write_matrix):
 
 
 def host(name, address, lab_root="/lab/root"):
-    return types.SimpleNamespace(name=name, address=address, lab_root=lab_root, role=name)
+    return types.SimpleNamespace(name=name, address=address, traffic_address=address, lab_root=lab_root,
+                                 role=name)
 
 
 def test_server_env_points_the_app_at_the_db_host():
@@ -100,7 +101,7 @@ def test_constants_agree_with_the_playbooks():
     assert pg["lab_postgres_data_dir"] == "{{ lab_postgres_dir }}/data"
     assert ng["lab_nginx_port"] == ur.NGINX_PORT
     assert ng["lab_nginx_dir"] == "{{ lab_root }}/" + ur.NGINX_DIR
-    assert ng["lab_nginx_upstream"] == "{{ ansible_host }}:%d" % protocol.PORT
+    assert ng["lab_nginx_upstream"] == "{{ lab_address | default(ansible_host) }}:%d" % protocol.PORT
     template = (REPO / "playbooks/roles/lab_nginx/templates/nginx.conf.j2").read_text()
     assert "pid {{ lab_nginx_dir }}/nginx.pid;" in template
     assert "error_log {{ lab_nginx_dir }}/error.log" in template

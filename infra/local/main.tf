@@ -30,6 +30,7 @@ locals {
       name      = name
       role      = var.hosts[name].role
       cpus      = var.hosts[name].cpus
+      pair      = var.hosts[name].pair
       address   = cidrhost(var.subnet, 10 + i)
       namespace = "djlab-${var.lab_name}-${name}"
       veth      = "djl-${var.lab_name}-${i}"

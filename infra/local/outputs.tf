@@ -1,7 +1,7 @@
 # `lab_hosts` is the contract every lab module emits (this one, and any future module
 # for real hardware): runner/lab/targets/local.py turns it into inventory/<lab>/hosts.yml.
 output "lab_hosts" {
-  description = "Hosts by name: name, role, address, ssh_user, ssh_private_key, ssh_known_hosts (absolute paths), cpus, lab_root."
+  description = "Hosts by name: name, role, address, ssh_user, ssh_private_key, ssh_known_hosts (absolute paths), cpus, lab_root, pair (\"\" unless the lab declares several server/client pairs)."
   value = {
     for name, h in local.hosts : name => {
       name            = name
@@ -12,6 +12,7 @@ output "lab_hosts" {
       ssh_known_hosts = local.ssh_known_hosts
       cpus            = h.cpus
       lab_root        = h.lab_root
+      pair            = h.pair
     }
   }
   # Only hand out the hosts once their host keys are in known_hosts.

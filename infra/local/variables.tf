@@ -35,10 +35,11 @@ variable "state_dir" {
 }
 
 variable "hosts" {
-  description = "Lab hosts by name: role (becomes the Ansible group) and cpus (a cpuset list such as \"1\" or \"0-3,6\" the host is pinned to)."
+  description = "Lab hosts by name: role (becomes the Ansible group), cpus (a cpuset list such as \"1\" or \"0-3,6\" the host is pinned to) and, in a lab of several server/client pairs, pair (the pair's name; the runner shards a matrix over the pairs)."
   type = map(object({
     role = string
     cpus = string
+    pair = optional(string, "")
   }))
   default = {
     server = { role = "server", cpus = "1" }
@@ -56,6 +57,10 @@ variable "hosts" {
   validation {
     condition     = alltrue([for h in values(var.hosts) : can(regex("^[a-z][a-z0-9_]{0,30}$", h.role))])
     error_message = "roles must match ^[a-z][a-z0-9_]{0,30}$ (they become Ansible group names)."
+  }
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : can(regex("^[a-z0-9]{0,8}$", h.pair))])
+    error_message = "pair must match ^[a-z0-9]{0,8}$ (empty: the lab is one pair)."
   }
   validation {
     condition     = alltrue([for h in values(var.hosts) : can(regex("^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$", h.cpus))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -37,26 +38,31 @@ class Samples:
     def __init__(self, run_id: str):
         self.run_id = run_id
         self.rows: list[dict] = []
+        self._lock = threading.RLock()    # pairs of a lab measure in parallel threads
 
     def add(self, cell_columns: dict, scenario: str, repetition: int,
             metrics: dict[str, tuple[float, str]], variant: str = DEFAULT_VARIANT) -> None:
         for metric, (_, unit) in metrics.items():   # all checked before any is added
             if METRIC_UNITS.get(metric, unit) != unit:
                 raise ValueError(f"metric {metric} in {unit!r}; the model says {METRIC_UNITS[metric]!r}")
-        for metric, (value, unit) in metrics.items():
-            self.rows.append({"run_id": self.run_id, **cell_columns, "scenario": scenario,
-                              "variant": variant, "repetition": repetition, "metric": metric,
-                              "value": float(value), "unit": unit})
+        with self._lock:
+            for metric, (value, unit) in metrics.items():
+                self.rows.append({"run_id": self.run_id, **cell_columns, "scenario": scenario,
+                                  "variant": variant, "repetition": repetition, "metric": metric,
+                                  "value": float(value), "unit": unit})
 
     def frame(self) -> pd.DataFrame:
         # Package axes (e.g. djangorestframework) are cell columns too: they
         # come after the fixed ones, before the scenario.
-        extra = sorted({k for row in self.rows for k in row} - set(SAMPLE_COLUMNS))
+        with self._lock:
+            rows = list(self.rows)
+        extra = sorted({k for row in rows for k in row} - set(SAMPLE_COLUMNS))
         at = SAMPLE_COLUMNS.index("scenario")
         columns = SAMPLE_COLUMNS[:at] + extra + SAMPLE_COLUMNS[at:]
-        df = pd.DataFrame(self.rows, columns=columns)
+        df = pd.DataFrame(rows, columns=columns)
         return df.astype({"workers": "int64", "threads": "int64", "repetition": "int64",
                           "value": "float64"})
 
     def write(self, run_dir: Path) -> Path:
-        return write_atomic(run_dir / SAMPLES_NAME, self.frame().to_parquet(index=False))
+        with self._lock:
+            return write_atomic(run_dir / SAMPLES_NAME, self.frame().to_parquet(index=False))

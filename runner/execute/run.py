@@ -13,8 +13,10 @@ import json
 import random
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -45,12 +47,13 @@ from runner.core.model import (
     Variant,
 )
 from runner.execute import manifest
+from runner.execute.pairs import shard
 from runner.execute.repetition import run_repetition
 from runner.execute.results import Samples, new_run_dir, point_latest
 from runner.lab import configure
 from runner.lab import lock as lab_lock
 from runner.lab import tune
-from runner.lab.inventory import load_lab
+from runner.lab.inventory import Pair, load_lab
 from runner.lab.ssh import connect
 from runner.lab.ssh import run as ssh_run
 from runner.matrix.expand import Exclusion, load_matrix
@@ -210,7 +213,7 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigur
     facts everywhere (or the fast path, configure.configure). Returns
     (runnable cells, {cell_id: why it failed}, install report, what configure
     did); appends the cells whose Python the host lacks to `exclusions`."""
-    server = lab.by_role("server")
+    server = lab.first("server")
     with ui.phase("configure (ansible-playbook site.yml)") as step:
         app = ({"lab_user_app": {"src": matrix.app.local_dir, "digest": matrix.app.digest}}
                if matrix.app else {})
@@ -241,7 +244,8 @@ def check_app(lab, app, cells, install_failed: dict, ui) -> dict:
                       if is_app_view(c.spec.view) and c.cell_id not in install_failed})
     with ui.phase(f"check {app.source} in {len(env_ids)} environment(s): settings, "
                   f"migrate, URLs"):
-        return check_project(lab.by_role("server"), app, env_ids)
+        # Every pair's server runs the project: check it on each, keep the first's answers.
+        return [check_project(p.server, app, env_ids) for p in lab.pairs()][0]
 
 
 def run_matrix(matrix_path: str | Path, lab_name: str = "local",
@@ -295,9 +299,36 @@ def resume_run(run_dir: Path, lab_name: str = "local", ui=None, reconfigure: boo
                            reconfigure, resume=(run_dir, old))
 
 
+def answering_pairs(lab, ui) -> tuple:
+    """In a lab of several pairs, leave out each pair with a host that does not
+    answer SSH, and say so: the run goes on with the others (a resumed run
+    measures a lost pair's cells on the pairs that answer). Returns (the lab
+    without those pairs, {pair: why})."""
+    pairs = lab.pairs()
+    if len(pairs) < 2:
+        return lab, {}
+    dead = {}
+    for pair in pairs:
+        for host in (pair.server, pair.client):
+            try:
+                with connect(host, timeout=5) as conn:
+                    ssh_run(conn, "true", timeout=10)
+            except (SSHException, OSError, CommandTimedOut) as exc:
+                dead[pair.name] = f"host {host.name} ({host.address}) does not answer SSH ({one_line(exc, 120)})"
+                break
+    if len(dead) == len(pairs):
+        raise LabError(f"no pair of lab {lab.name!r} answers: " +
+                       "; ".join(f"pair {n}: {why}" for n, why in sorted(dead.items())))
+    for name, why in sorted(dead.items()):
+        ui.warn(f"pair {name} left out of this run: {why}; its cells go to the other pairs")
+    gone = [h.name for p in pairs if p.name in dead for h in (p.server, p.client)]
+    return (lab.without(gone) if gone else lab), dead
+
+
 def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
                 resume: tuple[Path, dict] | None = None) -> Path:
-    server_host, client_host = lab.by_role("server"), lab.by_role("client")
+    lab, left_out = answering_pairs(lab, ui)
+    client_host = lab.first("client")     # its tools are every client's (one playbook)
     if resume:
         run_dir, old = resume
         run_id = run_dir.name
@@ -374,6 +405,7 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
                            "facts": facts.get(h.name, {})} for h in lab.hosts.values()},
         "cpu_sets": {h.role: h.cpus for h in lab.hosts.values()},
+        **({"pairs_left_out": left_out} if left_out else {}),
         "lab_git": manifest.lab_git_commit(),
         "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk"),
                   "load_generators": configure.load_generators(lab)},
@@ -409,7 +441,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
             cell_state[c.cell_id].update(
                 units_ok=sum(1 for u in measured if u[0] == c.cell_id),
                 command=earlier[c.cell_id].get("command"),
-                observed_cpus=earlier[c.cell_id].get("observed_cpus") or {})
+                observed_cpus=earlier[c.cell_id].get("observed_cpus") or {},
+                measured_on=list(earlier[c.cell_id].get("measured_on") or []))
 
     def save(status: str, folder: Path = run_dir, error: str | None = None):
         samples.write(folder)
@@ -420,52 +453,25 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
 
     status = RUN_INTERRUPTED
     try:
-        ctx = Context(run_id=run_id, run_dir=run_dir, server_host=server_host,
-                               client_host=client_host, server_conn=connect(server_host),
-                               client_conn=connect(client_host),
-                               warmup_s=matrix.protocol.warmup_s,
-                               duration_s=matrix.protocol.duration_s,
-                               window_attempts=matrix.protocol.window_attempts,
-                               db_host=next((h for h in lab.hosts.values() if h.role == "db"), None))
-        try:
-            stale = reap_stale_servers(ctx)
-            base["server_tcp"] = read_net_facts(ctx.server_conn)
-            base["host_tuning"] = tune.for_manifest(tune.show(lab))
-            base["settle"] = settle_hosts(ctx)
-        except (SSHException, OSError, CommandTimedOut) as exc:
-            check_hosts(ctx, ui)          # names the host that is down
-            raise LabError(f"preparing the hosts failed: {one_line(exc)}") from None
-        if stale:
-            ui.warn(f"stopped servers left on {server_host.name} by an earlier run: {stale}")
-        for role, seen in base["settle"].items():
-            if not seen.get("settled"):
-                ui.warn(f"{role} host did not settle: CPUs busy {seen.get('busy', ['?'])[-1]}"
-                        f" after {seen.get('after_s', '?')} s (limit {MAX_BUSY:.0%}; "
-                        f"{seen.get('error', 'recorded in the manifest')})")
+        pairs = lab.pairs()
         runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
-        run_phases = phases(matrix)
-        # Each cell's phases not yet planned: a run cut short before one has units left.
-        cell_phases = {c.cell_id: [i for i, names in enumerate(run_phases)
-                                   if set(names) & set(matrix.scenarios_for(c.spec))]
-                       for c in runnable}
-        for cell_id, wanted in cell_phases.items():
-            cell_state[cell_id]["phases_left"] = len(wanted)
-        for i, names in enumerate(run_phases):
-            order = units(matrix, runnable, names, prior_results(samples), matrix.protocol.seed)
-            for cell_id, wanted in cell_phases.items():
-                cell_state[cell_id]["phases_left"] = sum(1 for k in wanted if k > i)
-            for unit in order:
-                cell_state[unit.cell.cell_id]["units_planned"] += 1
-            with ui.progress(f"measuring {', '.join(names)}", total=len(order)) as advance:
-                for unit in order:
-                    if unit.key() in measured:       # resuming: measured before
-                        advance(f"{unit.cell.spec.label()} {unit.scenario} measured before")
-                        continue
-                    if measure_unit(ctx, unit, samples, cell_state, rep_timings, ui).ssh_lost:
-                        check_hosts(ctx, ui)
-                    write_or_fault(samples.write, run_dir)
-                    advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
-                            f"rep {unit.repetition}")
+        shards = shard(runnable, pairs)
+        for name, shard_cells in shards.items():
+            for c in shard_cells:
+                cell_state[c.cell_id]["pair"] = name
+        try:
+            base["host_tuning"] = tune.for_manifest(tune.show(lab))
+        except (SSHException, OSError, CommandTimedOut) as exc:
+            raise LabError(f"reading the hosts' settings failed: {one_line(exc)}") from None
+        job = PairJob(matrix=matrix, run_id=run_id, run_dir=run_dir, samples=samples,
+                      cell_state=cell_state, rep_timings=rep_timings, measured=measured,
+                      db_host=next((h for h in lab.hosts.values() if h.role == "db"), None), ui=ui)
+        if len(pairs) == 1:
+            measure_pair(job, pairs[0], shards[pairs[0].name], base.update, ui.progress)
+        else:
+            base["pairs"] = {p.name: {"server": p.server.name, "client": p.client.name,
+                                      "cells": len(shards[p.name])} for p in pairs}
+            measure_in_parallel(job, pairs, shards, base)
         for state in cell_state.values():      # resuming: cells measured before, all done
             if state["status"] == CELL_PENDING and state["units_ok"] and not state["failures"]:
                 state["status"] = CELL_OK
@@ -481,6 +487,118 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         with contextlib.suppress(OSError):        # a convenience link, never worth a failure
             point_latest(Path(results_root), run_dir)
     return run_dir
+
+
+@dataclass
+class PairJob:
+    """What every pair's measuring shares: the run, its samples (thread-safe)
+    and the per-cell state (each cell belongs to one pair)."""
+    matrix: object
+    run_id: str
+    run_dir: Path
+    samples: Samples
+    cell_state: dict
+    rep_timings: list
+    measured: set
+    db_host: object
+    ui: object
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def measure_pair(job: PairJob, pair: Pair, cells: list, record, progress) -> None:
+    """Measure `cells` on one pair in randomized complete blocks (`units`),
+    phase by phase. `record` takes the pair's host facts (TCP settings,
+    settling) as soon as they are known, for the manifest."""
+    matrix, ui, cell_state = job.matrix, job.ui, job.cell_state
+    ctx = Context(run_id=job.run_id, run_dir=job.run_dir, server_host=pair.server,
+                  client_host=pair.client, server_conn=connect(pair.server),
+                  client_conn=connect(pair.client), warmup_s=matrix.protocol.warmup_s,
+                  duration_s=matrix.protocol.duration_s,
+                  window_attempts=matrix.protocol.window_attempts, db_host=job.db_host)
+    try:
+        stale = reap_stale_servers(ctx)
+        facts = {"server_tcp": read_net_facts(ctx.server_conn), "settle": settle_hosts(ctx)}
+    except (SSHException, OSError, CommandTimedOut) as exc:
+        check_hosts(ctx, ui)          # names the host that is down
+        raise LabError(f"preparing the hosts failed: {one_line(exc)}") from None
+    record(facts)
+    if stale:
+        ui.warn(f"stopped servers left on {pair.server.name} by an earlier run: {stale}")
+    for role, seen in facts["settle"].items():
+        if not seen.get("settled"):
+            ui.warn(f"{role} host did not settle: CPUs busy {seen.get('busy', ['?'])[-1]}"
+                    f" after {seen.get('after_s', '?')} s (limit {MAX_BUSY:.0%}; "
+                    f"{seen.get('error', 'recorded in the manifest')})")
+    run_phases = phases(matrix)
+    # Each cell's phases not yet planned: a run cut short before one has units left.
+    cell_phases = {c.cell_id: [i for i, names in enumerate(run_phases)
+                               if set(names) & set(matrix.scenarios_for(c.spec))]
+                   for c in cells}
+    for cell_id, wanted in cell_phases.items():
+        cell_state[cell_id]["phases_left"] = len(wanted)
+    for i, names in enumerate(run_phases):
+        # The run's seed and the pair's name: one stream of block orders per pair.
+        seed = f"{matrix.protocol.seed}/{pair.name}" if pair.name else matrix.protocol.seed
+        order = units(matrix, cells, names, prior_results(job.samples), seed)
+        for cell_id, wanted in cell_phases.items():
+            cell_state[cell_id]["phases_left"] = sum(1 for k in wanted if k > i)
+        for unit in order:
+            cell_state[unit.cell.cell_id]["units_planned"] += 1
+        with progress(f"measuring {', '.join(names)}", len(order)) as advance:
+            for unit in order:
+                if job.stop.is_set():
+                    raise KeyboardInterrupt      # another pair's Ctrl-C: stop between units
+                if unit.key() in job.measured:       # resuming: measured before
+                    advance(f"{unit.cell.spec.label()} {unit.scenario} measured before")
+                    continue
+                if measure_unit(ctx, unit, job.samples, cell_state, job.rep_timings, ui).ssh_lost:
+                    check_hosts(ctx, ui)
+                write_or_fault(job.samples.write, job.run_dir)
+                advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
+                        f"rep {unit.repetition}")
+
+
+def measure_in_parallel(job: PairJob, pairs: list[Pair], shards: dict, base: dict) -> None:
+    """Every pair measures its own cells at the same time, in its own thread.
+    A pair that fails stops alone; the others finish. Then the run fails
+    naming each failed pair and its unfinished cells (`lab run --resume`
+    measures them, on whichever pair the lab has then)."""
+    def lines(pair):
+        @contextlib.contextmanager
+        def progress(title, total):        # one line per unit: no live display per thread
+            done = [0]
+
+            def advance(detail):
+                done[0] += 1
+                job.ui.info(f"pair {pair.name}: {title} [{done[0]}/{total}] {detail}")
+            yield advance
+        return progress
+
+    errors = {}
+    with ThreadPoolExecutor(max_workers=len(pairs), thread_name_prefix="pair") as pool:
+        futures = {pool.submit(measure_pair, job, p, shards[p.name], base["pairs"][p.name].update,
+                               lines(p)): p for p in pairs if shards[p.name]}
+        try:
+            for future in as_completed(futures):
+                try:
+                    future.result()
+                except LabError as exc:
+                    errors[futures[future].name] = str(exc)
+                except (SSHException, OSError, CommandTimedOut) as exc:
+                    errors[futures[future].name] = one_line(exc, 300)
+        except KeyboardInterrupt:
+            job.stop.set()       # each pair stops after the unit it is measuring
+            raise
+    for name, error in errors.items():
+        left = sorted(c.cell_id for c in shards[name]
+                      if job.cell_state[c.cell_id]["units_ok"] < job.cell_state[c.cell_id]["units_planned"]
+                      or job.cell_state[c.cell_id].get("phases_left"))
+        base["pairs"][name].update(error=error, unfinished=left)
+    if errors:
+        raise LabError("; ".join(f"pair {n}: {e} (unfinished cells: "
+                                 f"{', '.join(base['pairs'][n]['unfinished']) or 'none'})"
+                                 for n, e in sorted(errors.items()))
+                       + "; the other pairs finished, `lab run --resume RUN_ID` measures the rest")
 
 
 def write_or_fault(write, run_dir: Path) -> None:
@@ -541,7 +659,10 @@ def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timing
     state["command"] = outcome.argv
     if outcome.observed_cpus:
         state["observed_cpus"] = outcome.observed_cpus
-    rep_timings.append({"cell_id": cell.cell_id, "scenario": unit.scenario,
+    pair = getattr(ctx.server_host, "pair", "")
+    if pair and pair not in state.setdefault("measured_on", []):
+        state["measured_on"].append(pair)        # a resumed cell may finish on another pair
+    rep_timings.append({"cell_id": cell.cell_id, "pair": pair, "scenario": unit.scenario,
                         "variant": unit.variant.label, "repetition": unit.repetition,
                         "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings})
     if outcome.failure:

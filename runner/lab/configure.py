@@ -39,7 +39,7 @@ from runner import REPO_ROOT
 from runner.core.errors import LabError, one_line
 from runner.lab import ssh
 from runner.lab.host_paths import HostPaths
-from runner.lab.inventory import Lab
+from runner.lab.inventory import Host, Lab
 from runner.lab.ssh import connect
 
 PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
@@ -63,7 +63,7 @@ def python_provider(lab: Lab, host: str) -> str:
 def install_report(lab: Lab) -> dict:
     """{env_id: {status, seconds, python_exact, freeze, error}} from the last
     configure run, as the server host's installer reported it."""
-    server = lab.by_role("server").name
+    server = lab.first("server").name
     path = Path(lab.vars["lab_state_dir"]) / "facts" / f"envs-{server}.json"
     if not path.exists():
         raise LabError(f"{path} is missing: the playbook did not report its installs")
@@ -132,7 +132,6 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
     record = json.loads(record_path.read_text())
     if record.get("fingerprint") != fingerprint:
         return "the inventory, the scenarios' files, the playbooks or the lab app changed"
-    server = lab.by_role("server")
     project_only = False
     for host in lab.hosts.values():
         try:
@@ -144,11 +143,11 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
                     return f"{host.name}: not stamped by the last playbook run"
                 if len(out) > 1 and out[1].strip():
                     return f"{host.name}: {out[1].strip()}"
-                if host is server:
-                    why = complete_envs(lab, conn, extra_vars.get("lab_envs", []))
+                if host.role == "server":     # every pair's server holds every environment
+                    why = complete_envs(lab, host, conn, extra_vars.get("lab_envs", []))
                     if why:
                         return why
-                    project_only = user_app_missing(lab, conn, extra_vars.get("lab_user_app"))
+                    project_only |= user_app_missing(host, conn, extra_vars.get("lab_user_app"))
             finally:
                 conn.close()
         except Exception as exc:           # the playbook will say what is wrong, in its terms
@@ -156,21 +155,21 @@ def fast_path(lab: Lab, extra_vars: dict, fingerprint: str) -> str | None:
     return PROJECT_ONLY if project_only else None
 
 
-def user_app_missing(lab: Lab, conn, app: dict | None) -> bool:
+def user_app_missing(server: Host, conn, app: dict | None) -> bool:
     """True if a user's project is asked for and the server host lacks it
     as it is now (its digest differs)."""
     if not app:
         return False
-    folder = HostPaths.of(lab.by_role("server")).user_app
+    folder = HostPaths.of(server).user_app
     have = ssh.run(conn, f"cat {folder}/{APP_DIGEST} 2>/dev/null || true", timeout=30).stdout.strip()
     return have != app["digest"]
 
 
-def complete_envs(lab: Lab, conn, envs: list) -> str | None:
-    """Ask the server host's installer (over `conn`) whether every
-    environment is complete; if so write its report where the playbook would
-    have (install_report)."""
-    paths = HostPaths.of(lab.by_role("server"))
+def complete_envs(lab: Lab, server: Host, conn, envs: list) -> str | None:
+    """Ask a server host's installer (over `conn`) whether every environment
+    is complete; if so, and it is the lab's first server, write its report
+    where the playbook would have (install_report)."""
+    paths = HostPaths.of(server)
     remote = f"{paths.envs}/fast-path-envs.json"
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(envs, f)
@@ -179,13 +178,15 @@ def complete_envs(lab: Lab, conn, envs: list) -> str | None:
     result = ssh.run(conn, f"{paths.tools_python} {paths.tool('install_envs.py')} --if-complete "
                            f"{paths.envs} {remote}", timeout=300, warn=True)
     if result.exited == NOT_COMPLETE:
-        return "an environment asked for is missing or incomplete on the server host"
+        return f"an environment asked for is missing or incomplete on {server.name}"
     if result.exited != 0:
         return f"the installer's check exited {result.exited}: {result.stderr.strip()[-300:]}"
+    if server != lab.first("server"):
+        return None
     facts_dir = Path(lab.vars["lab_state_dir"]) / "facts"
     for old in facts_dir.glob("envs-*.json"):
         old.unlink()
-    (facts_dir / f"envs-{lab.by_role('server').name}.json").write_text(
+    (facts_dir / f"envs-{server.name}.json").write_text(
         json.dumps(json.loads(result.stdout), indent=4) + "\n")
     return None
 
@@ -203,6 +204,8 @@ def run_playbook(lab: Lab, extra_vars: dict, log_path: Path, progress=lambda tas
            "ANSIBLE_CONFIG": str(REPO_ROOT / "playbooks" / "ansible.cfg"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     cmd = ["ansible-playbook", "-i", str(lab.path), str(PLAYBOOK), "-e", f"@{extra}"]
+    if lab.left_out:
+        cmd += ["--limit", ",".join(sorted(lab.hosts))]
     if tags:
         cmd += ["--tags", ",".join(tags)]
     else:
@@ -237,7 +240,7 @@ class InstallWatcher:
     INTERVAL_S = 2.0
 
     def __init__(self, lab: Lab, progress):
-        self.host, self.progress, self.task = lab.by_role("server"), progress, ""
+        self.host, self.progress, self.task = lab.first("server"), progress, ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 

@@ -5,6 +5,7 @@ inventory, the runner reads it here, whatever target built the hosts.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ HOST_CONTRACT = ("name", "role", "address", "ssh_user", "ssh_private_key", "ssh_
 # when it is not the one the controller reaches over SSH (a cloud host's
 # private address behind its public one). Default: address.
 LAB_ADDRESS = "lab_address"
+# Optional: which server/client pair a host belongs to, in a lab of several
+# (the runner shards a matrix over them). Default "": the lab is one pair.
+PAIR = "pair"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Host:
     cpus: str
     lab_root: str
     lab_address: str = ""
+    pair: str = ""
 
     @property
     def traffic_address(self) -> str:
@@ -45,17 +50,54 @@ class Host:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """A server and the client that loads it: the unit a matrix is sharded over."""
+    name: str
+    server: Host
+    client: Host
+
+
+@dataclass(frozen=True)
 class Lab:
     name: str
     path: Path
     vars: dict
     hosts: dict[str, Host]
+    left_out: tuple[str, ...] = ()     # hosts of the inventory this run does not use
+
+    def without(self, names) -> "Lab":
+        """The lab less some hosts (a pair that does not answer): Ansible is
+        limited to the rest, the runner never reaches for them."""
+        names = set(names)
+        return dataclasses.replace(self, hosts={n: h for n, h in self.hosts.items() if n not in names},
+                                   left_out=tuple(sorted({*self.left_out, *names})))
 
     def by_role(self, role: str) -> Host:
         found = [h for h in self.hosts.values() if h.role == role]
         if len(found) != 1:
             raise LabError(f"{self.path}: expected exactly one host with role {role!r}, found {len(found)}")
         return found[0]
+
+    def first(self, role: str) -> Host:
+        """The first host of a role by name: where the lab's own checks run when
+        several pairs each have one (every server gets the same environments)."""
+        found = sorted((h for h in self.hosts.values() if h.role == role), key=lambda h: h.name)
+        if not found:
+            raise LabError(f"{self.path}: no host with role {role!r}")
+        return found[0]
+
+    def pairs(self) -> list[Pair]:
+        """Server/client pairs by name; a lab that names none is one pair, ""."""
+        out = []
+        for name in sorted({h.pair for h in self.hosts.values() if h.role in ("server", "client")}):
+            members = [h for h in self.hosts.values() if h.pair == name]
+            servers = [h for h in members if h.role == "server"]
+            clients = [h for h in members if h.role == "client"]
+            if len(servers) != 1 or len(clients) != 1:
+                raise LabError(f"{self.path}: pair {name or '(unnamed)'!r} has {len(servers)} server(s) "
+                               f"and {len(clients)} client(s); a pair needs one of each")
+            out.append(Pair(name, servers[0], clients[0]))
+        return out
 
 
 def inventory_path(lab_name: str, repo_root: Path = REPO_ROOT) -> Path:
@@ -85,7 +127,8 @@ def load_lab(lab_name: str = "local", repo_root: Path = REPO_ROOT) -> Lab:
                     name=name, role=merged["lab_role"], address=merged["ansible_host"],
                     user=merged["ansible_user"], key=merged["ansible_ssh_private_key_file"],
                     known_hosts=merged["lab_known_hosts"], cpus=str(merged["lab_cpus"]),
-                    lab_root=merged["lab_root"], lab_address=merged.get(LAB_ADDRESS, ""))
+                    lab_root=merged["lab_root"], lab_address=merged.get(LAB_ADDRESS, ""),
+                    pair=str(merged.get("lab_pair", "")))
             except KeyError as exc:
                 raise LabError(f"{path}: host {name!r} lacks {exc.args[0]}") from None
     if not hosts:
@@ -167,6 +210,8 @@ def render_inventory(lab_name: str, tf_outputs: dict, lab_state_dir: Path | str,
                   "lab_root": h["lab_root"]}
             if h.get(LAB_ADDRESS) and h[LAB_ADDRESS] != h["address"]:
                 hv[LAB_ADDRESS] = h[LAB_ADDRESS]
+            if h.get(PAIR):
+                hv["lab_pair"] = h[PAIR]
             hv.update({k: v for k, v in per_host[h["name"]].items() if k not in shared})
             hv.update((host_vars or {}).get(h["name"], {}))
             body = ", ".join(f"{k}: {_scalar(v)}" for k, v in hv.items())

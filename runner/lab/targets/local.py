@@ -189,7 +189,8 @@ def lab_down(lab_name: str = "local", repo_root: Path = REPO_ROOT, log: Log = pr
         lab_hosts = (outputs.get("lab_hosts") or {}).get("value") or {}
         variables = {"lab_name": lab_name, "state_dir": str(state_dir(lab_name, repo_root))}
         if lab_hosts:
-            variables["hosts"] = {n: {"role": h["role"], "cpus": h["cpus"]} for n, h in lab_hosts.items()}
+            variables["hosts"] = {n: {"role": h["role"], "cpus": h["cpus"], "pair": h.get("pair", "")}
+                                  for n, h in lab_hosts.items()}
         if (outputs.get("subnet") or {}).get("value"):
             variables["subnet"] = outputs["subnet"]["value"]
         tf = _terraform(lab_name, repo_root, variables)
