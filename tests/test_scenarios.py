@@ -259,7 +259,7 @@ def one_repetition(monkeypatch, tmp_path, start_server, **patches):
     for name, fake in patches.items():
         monkeypatch.setattr(repetition, name, fake)
     stopped = []
-    monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid: stopped.append(pid))
+    monkeypatch.setattr(repetition, "stop_server", lambda ctx, pid, **k: stopped.append(pid))
     monkeypatch.setattr(Session, "fetch", lambda *a, **k: None)
     host = type("H", (), {"lab_root": "/lab", "address": "198.18.1.10", "traffic_address": "198.18.1.10",
                          "cpus": "1"})()

@@ -91,6 +91,15 @@ def session_dropped(exc: UnexpectedExit) -> bool:
     return exc.result.exited == -1
 
 
+def after_stop(plugin, session: Session, params, variant: Variant) -> dict:
+    """The scenario's metrics from what the stopped server left (StepFailed
+    for output that is missing or unreadable)."""
+    try:
+        return plugin.after_stop(session, params, variant)
+    except (ValueError, KeyError) as exc:
+        raise StepFailed(f"after the server stopped: {type(exc).__name__}: {exc}") from None
+
+
 def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Variant,
                    repetition: int) -> Outcome:
     outcome = Outcome()
@@ -121,10 +130,12 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         # nobody knows: hold it until the pid is kept, where `finally` stops it.
         with deferred_sigint():
             session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
-                                                     plugin.server_env(ctx, params))
+                                                     plugin.server_env(ctx, params),
+                                                     plugin.server_wrapper(session, params))
         mark("start")
         with phase("primer"):
-            outcome.metrics["ready_after_s"] = (wait_ready(ctx, cell, session.pid), "s")
+            ready = wait_ready(ctx, cell, session.pid, plugin.instrument_ready_s)
+            outcome.metrics["ready_after_s"] = (ready, "s")
             # The answer may have come from another process on the port.
             outcome.metrics.update(prove_identity(ctx, session.pid, "after readiness"))
             wait_for_workers(ctx, session.pid, cell.spec.workers)
@@ -162,12 +173,17 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
         # with a reason (the run then checks the host), never a traceback.
         try:
             if session.pid is not None:
-                problem = stop_server(ctx, session.pid)
+                problem = stop_server(ctx, session.pid,
+                                      leader_only=plugin.instrument_ready_s is not None)
                 mark("stop")
                 if problem and not outcome.failure:
                     outcome.failure = problem
             session.fetch(ctx.server_conn, session.server_dir, ["server.log"])
             session.fetch(ctx.client_conn, session.client_dir, ["warmup-wrk.txt"])
+            if session.pid is not None and not outcome.failure:
+                outcome.metrics.update(after_stop(plugin, session, params, variant))
+        except StepFailed as exc:
+            outcome.failure = str(exc)
         except (SSHException, OSError, CommandTimedOut) as exc:
             if fault := storage_fault(exc, ctx.run_dir):
                 raise fault from None

@@ -39,6 +39,12 @@ class Scenario:
     # again on the same warm server, up to the protocol's bound: only for
     # scenarios whose window leaves the server as it found it.
     remeasure_disturbed: ClassVar[bool] = False
+    # A server under an instrument that counts its work (instructions): the
+    # readiness probe's one request may wait this many seconds for the slow
+    # start (runner/session/server.py wait_ready), and the stop signals the
+    # main process alone, so that start and stop are alike in every run.
+    # None: the protocol's probe and stop.
+    instrument_ready_s: ClassVar[float | None] = None
 
     def exclusion(self, spec, params) -> str | None:
         # A view whose app needs one scenario's services (polls: PostgreSQL).
@@ -78,8 +84,18 @@ class Scenario:
     def server_env(self, ctx, params) -> dict:
         return {}
 
+    def server_wrapper(self, session: "Session", params) -> list[str]:
+        """An argv the server's own argv runs under (an instrument such as
+        valgrind), or [] to start it as it is."""
+        return []
+
     def before_start(self, session: "Session", params) -> None:
         pass
+
+    def after_stop(self, session: "Session", params, variant: Variant) -> dict:
+        """Metrics read from what the server left when it exited (an
+        instrument's output files); called only when the unit has not failed."""
+        return {}
 
     def measure(self, session: "Session", params, variant: Variant) -> dict:
         raise NotImplementedError

@@ -46,11 +46,13 @@ def env_prefix(env: dict) -> str:
     return "env -i " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
 
 
-def probe_command(client_paths: HostPaths, url: str, view: View, timeout_s: float) -> str:
+def probe_command(client_paths: HostPaths, url: str, view: View, timeout_s: float,
+                  request_timeout_s: float = 2.0) -> str:
     """The readiness probe (session/host/probe.py) on the client host: waits
     until `url` answers, then checks the view's status and body."""
     return (f"{client_paths.tools_python} {client_paths.tool('probe.py')} --url {shlex.quote(url)} "
-            f"--timeout {timeout_s:g} --expect-status {view.expected_status} "
+            f"--timeout {timeout_s:g} --request-timeout {request_timeout_s:g} "
+            f"--expect-status {view.expected_status} "
             f"--expect-body-hex {shlex.quote(view.expected_body.hex())} --match {view.match}")
 
 
@@ -59,8 +61,10 @@ def _json_tail(text: str) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def start_server(ctx: Context, cell, rep_dir: str,
-                 extra_env: dict | None = None) -> tuple[int, list[str]]:
+def start_server(ctx: Context, cell, rep_dir: str, extra_env: dict | None = None,
+                 wrapper: list[str] | None = None) -> tuple[int, list[str]]:
+    """Start the cell's server (under `wrapper`'s argv, if given); returns
+    (its pid, the argv run)."""
     sp = HostPaths.of(ctx.server_host)
     server = SERVERS[cell.spec.server]
     project = user_app.project_of(cell.spec.view)
@@ -71,6 +75,7 @@ def start_server(ctx: Context, cell, rep_dir: str,
                           target=project.target(server.interface) if project else None)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
+    argv = [*(wrapper or []), *argv]
     env = env_prefix({**server_env(project), **(extra_env or {})})
     cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && "
            f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
@@ -106,17 +111,25 @@ def reap_stale_servers(ctx: Context) -> str:
     return found
 
 
-def wait_ready(ctx: Context, cell, pid: int | None = None) -> float:
+def wait_ready(ctx: Context, cell, pid: int | None = None,
+               one_request_s: float | None = None) -> float:
     """Seconds until the server answered with the exact expected bytes. The
     probe waits in slices of READY_SLICE_S; between slices a server `pid`
-    that has exited fails at once rather than after the whole timeout."""
+    that has exited fails at once rather than after the whole timeout.
+
+    With `one_request_s` (a server under an instrument that counts every
+    request it serves) a request the probe sends waits that long for its
+    answer, in one slice: a probe that gave up on a request would leave it
+    queued for a worker still booting, to be served uncounted for."""
     view = VIEWS[cell.spec.view]
     url = f"http://{ctx.server_host.traffic_address}:{PORT}{view.path}"
+    timeout_s = one_request_s or READY_TIMEOUT_S
     waited, data = 0.0, {}
-    while waited < READY_TIMEOUT_S:
-        step = min(READY_SLICE_S, READY_TIMEOUT_S - waited)
-        res = run(ctx.client_conn, probe_command(HostPaths.of(ctx.client_host), url, view, step),
-                  timeout=step + 15, warn=True)
+    while waited < timeout_s:
+        step = timeout_s if one_request_s else min(READY_SLICE_S, timeout_s - waited)
+        probe = probe_command(HostPaths.of(ctx.client_host), url, view, step,
+                              request_timeout_s=one_request_s or 2.0)
+        res = run(ctx.client_conn, probe, timeout=step + 15, warn=True)
         data = _json_tail(res.stdout)
         if data.get("ready"):
             data["ready_after_s"] = waited + float(data["ready_after_s"])
@@ -127,7 +140,7 @@ def wait_ready(ctx: Context, cell, pid: int | None = None) -> float:
             raise StepFailed(f"server did not answer: it exited within {waited:g} s "
                              f"(see its server.log; {data.get('error')})")
     if not data.get("ready"):
-        raise StepFailed(f"server did not answer within {READY_TIMEOUT_S:g} s ({data.get('error')})")
+        raise StepFailed(f"server did not answer within {timeout_s:g} s ({data.get('error')})")
     if not data.get("body_ok"):
         raise StepFailed(f"verification failed: status {data.get('status')}, body {data.get('body')!r}, "
                          f"expected {view.expected_status} {view.expected_body!r}")
@@ -184,10 +197,15 @@ def prove_identity(ctx: Context, pid: int, when: str) -> dict:
     return listen_facts(out)
 
 
-def stop_server(ctx: Context, pid: int) -> str | None:
-    """Stop the server's whole session; return a problem or None when clean."""
+def stop_server(ctx: Context, pid: int, leader_only: bool = False) -> str | None:
+    """Stop the server's whole session; return a problem or None when clean.
+    SIGTERM goes to every process of the session at once, or with
+    `leader_only` to the server's main process alone, whose own shutdown
+    stops its workers (one signal each, as in production: a second one
+    racing a worker's exit makes the shutdown differ from run to run)."""
     tries = int(STOP_GRACE_S / 0.1)
-    script = (f"pkill -TERM -s {pid}; for i in $(seq {tries}); do "
+    term = f"kill -TERM {pid}" if leader_only else f"pkill -TERM -s {pid}"
+    script = (f"{term}; for i in $(seq {tries}); do "
               f"pgrep -s {pid} >/dev/null || exit 0; sleep 0.1; done; "
               f"pkill -KILL -s {pid}; sleep 0.5; pgrep -s {pid} >/dev/null && exit 1; exit 2")
     code = run(ctx.server_conn, script, timeout=STOP_GRACE_S + 20, warn=True).return_code

@@ -24,6 +24,8 @@ def main(argv=None):
     parser.add_argument("--url", required=True)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--every", type=float, default=0.05)
+    parser.add_argument("--request-timeout", type=float, default=2.0,
+                        help="how long one request may wait for its answer")
     parser.add_argument("--expect-status", type=int, required=True)
     parser.add_argument("--expect-body-hex", required=True)
     parser.add_argument("--match", choices=["exact", "contains"], default="exact")
@@ -33,7 +35,7 @@ def main(argv=None):
     last_error = "no attempt"
     while time.monotonic() - start < args.timeout:
         try:
-            status, body = fetch(args.url, timeout=2.0)
+            status, body = fetch(args.url, timeout=args.request_timeout)
         except (OSError, urllib.error.URLError) as exc:
             last_error = repr(exc)
             time.sleep(args.every)
