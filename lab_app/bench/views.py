@@ -9,6 +9,8 @@
   known extra cost per request of `lab calibrate`, and seed 002's CPU-bound
   sync view; spin_async_view (/spin/async/) is the same work in an
   `async def` view, which under ASGI holds the event loop.
+- loop_view: a fixed Python loop `?n=` times (/loop/): the same instructions
+  on every request, the instructions instrument's planted cost.
 - StaticPage: a static HTML page through Django's template engine
   (/static-page/), seed 004's "static page" with sync views only.
 
@@ -65,6 +67,23 @@ def spin_view(request):
 
 async def spin_async_view(request):
     return _spin(request)
+
+
+LOOP_MAX = 10_000_000
+
+
+def loop_view(request):
+    """Run a fixed Python loop ?n= times: the same instructions on every
+    request whatever the machine's speed (the instructions instrument's
+    planted cost; spin's busy-wait on the clock is time, not work)."""
+    raw = request.GET.get("n", "0")
+    if not raw.isdigit() or int(raw) > LOOP_MAX:
+        return HttpResponseBadRequest(f"n must be 0-{LOOP_MAX}, got {raw!r}",
+                                      content_type="text/plain")
+    total = 0
+    for i in range(int(raw)):
+        total += i
+    return HttpResponse(b"loop", content_type="text/plain")
 
 
 class StaticPage(TemplateView):

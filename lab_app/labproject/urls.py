@@ -18,6 +18,7 @@ urlpatterns = [
     path('async/', views.async_view, name='async'),
     path('spin/', views.spin_view, name='spin'),  # lab calibrate's planted cost
     path('spin/async/', views.spin_async_view, name='spin-async'),  # seed 002
+    path('loop/', views.loop_view, name='loop'),  # the instructions instrument's planted cost
     path('static-page/', views.StaticPage.as_view(), name='static-page'),  # seed 004
     path('io/sync/fast', io_views.sync_fast, name='io-sync-fast'),
     path('io/sync/slow', io_views.sync_slow, name='io-sync-slow'),

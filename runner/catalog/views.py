@@ -65,12 +65,15 @@ SIZED = {f.prefix: f for f in (
                 "plain sync view holding the CPU {n} µs per request (lab calibrate's planted cost)"),
     SizedFamily("spin-async", "µs", "/spin/async/?us={n}", b"spin",
                 "async def view holding the CPU {n} µs per request (seed 002's CPU-bound view)"),
+    SizedFamily("loop", "iterations", "/loop/?n={n}", b"loop",
+                "plain sync view running a fixed Python loop {n} times per request (the "
+                "instructions instrument's planted cost: the same work at any speed)"),
     SizedFamily("sleep-sync", "ms", "/io/sync/slow?s={s}", b"slow",
                 "sync view waiting {n} ms in time.sleep (seed 002's I/O-bound view)"),
     SizedFamily("sleep-async", "ms", "/io/async/slow?s={s}", b"slow",
                 "async def view waiting {n} ms in asyncio.sleep (seed 002's I/O-bound view)"),
 )}
-SIZED_NAME = re.compile(r"(spin|spin-async|sleep-sync|sleep-async)-(\d{1,6})")
+SIZED_NAME = re.compile(r"(spin|spin-async|loop|sleep-sync|sleep-async)-(\d{1,6})")
 SPIN_NAMES = ", ".join(f"{f.prefix}-<{f.unit}>" for f in SIZED.values())
 
 
