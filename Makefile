@@ -7,7 +7,7 @@ MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
 SEED  ?=
 FULL  ?=
-APT_PACKAGES := wrk hey openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
+APT_PACKAGES := wrk hey valgrind openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
 
 .PHONY: help setup lab-up lab-down install run report demo calibrate seed seeds test
 

@@ -11,6 +11,7 @@ from runner.scenarios.base import Scenario
 from runner.scenarios.concurrency import Concurrency
 from runner.scenarios.fixed_rate import FixedRate
 from runner.scenarios.hey import Hey
+from runner.scenarios.instructions import Instructions
 from runner.scenarios.io_mix import IoMix
 from runner.scenarios.memory import Memory
 from runner.scenarios.single_client import SingleClient
@@ -18,6 +19,7 @@ from runner.scenarios.user_ramp import UserRamp
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     SingleClient(), Concurrency(), Memory(), IoMix(), UserRamp(), FixedRate(), Hey(),
+    Instructions(),
 )}
 
 __all__ = ["SCENARIOS", "Scenario", "playbook_vars"]

@@ -1,0 +1,63 @@
+"""The instructions instrument end to end on the shared e2e lab: a forking
+server (gunicorn sync: the arbiter and its worker, each counted apart) and
+a single-process one (uvicorn: its event loop apart from the threads that
+run Django's sync code), each started under Valgrind's callgrind twice per
+repetition, the report dividing the difference of the totals by the
+difference of the counts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.instructions import PER_REQUEST
+from analysis.load import load_run
+from tests.conftest import REPO, lab_capable
+from tests.lab_helpers import LAB, lab, run_folders
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+
+MATRIX = REPO / "tests/data/matrices/instructions.yaml"
+
+
+def test_two_servers_counted_per_process_and_thread(lab_up, tmp_path):
+    proc = lab("run", str(MATRIX), "--lab", LAB, "--results", str(tmp_path), timeout=1200)
+    run_dir, = run_folders(tmp_path)
+    samples, manifest = load_run(run_dir)
+    per_request = samples[samples["variant"] == PER_REQUEST]
+    figures = {(r.server, r.metric): r.value for r in per_request.itertuples()}
+
+    # A DRF request costs on the order of a million instructions under either server.
+    for server in ("gunicorn-sync", "uvicorn"):
+        assert 3e5 < figures[(server, "instructions_per_request")] < 3e7
+    # gunicorn: the worker (another process than the one started) does the work.
+    gunicorn = figures[("gunicorn-sync", "instructions_per_request")]
+    assert figures[("gunicorn-sync", "instructions_other_processes_per_request")] > 0.95 * gunicorn
+    # uvicorn: one process; Django's sync view runs in a thread the event loop hands it to.
+    uvicorn = figures[("uvicorn", "instructions_per_request")]
+    assert figures[("uvicorn", "instructions_main_process_per_request")] == uvicorn
+    assert figures[("uvicorn", "instructions_other_threads_per_request")] > 0.01 * uvicorn
+    assert figures[("uvicorn", "instructions_main_thread_per_request")] > 0.5 * uvicorn
+
+    counted = samples[samples["metric"] == "processes_counted"]
+    assert set(counted[counted["server"] == "gunicorn-sync"]["value"]) == {2.0}
+    assert set(counted[counted["server"] == "uvicorn"]["value"]) == {1.0}
+
+    # Each server ran under the wrapper, with its per-process randomness fixed.
+    for cell in manifest["cells"]:
+        assert cell["status"] == "ok"
+        assert cell["command"][:4] == ["setarch", "-R", "valgrind", "--tool=callgrind"]
+    assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"
+    # Each unit keeps its counts per process and thread, and Valgrind's logs.
+    for cell in manifest["cells"]:
+        for variant in ("n_2", "n_12"):
+            unit = run_dir / "raw" / cell["cell_id"] / "instructions" / variant / "rep0"
+            rows = json.loads((unit / "instructions.json").read_text())
+            assert rows and all(r["instructions"] > 0 for r in rows)
+            assert list(unit.glob("valgrind.*.log"))
+
+    report = (run_dir / "report.md").read_text()
+    assert "instructions: instructions per request" in report
+    assert "callgrind" in report
+    assert "instructions per request" in proc.stdout
