@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.instructions import with_per_request
 from runner.core.model import (
     DEFAULT_VARIANT,
     MANIFEST_NAME,
@@ -79,7 +80,8 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
         raise ValueError(f"run folder not found: {where}")
 
     manifest = _read_manifest(folder / MANIFEST_NAME)
-    samples = _read_samples(folder / SAMPLES_NAME)
+    # Figures derived from several units' samples (instructions per request).
+    samples = with_per_request(_read_samples(folder / SAMPLES_NAME))
     return samples, manifest
 
 

@@ -203,6 +203,7 @@ class _Facts:
 
     def __init__(self, samples: pd.DataFrame, manifest: dict, run_dir: Path | None = None):
         self.manifest = manifest
+        self.samples = samples
         # Pooled tails need the raw histograms: only with the run folder at hand.
         self.tails = (tails.pooled_tails(run_dir, manifest) if run_dir is not None
                       else pd.DataFrame(columns=tails.COLUMNS))

@@ -1,0 +1,160 @@
+"""instructions in the report: instructions per request per cell (median
+over repetitions, their spread, the split by process and thread), each
+cell against its WSGI baseline, the releases at which the cost changes
+along each version axis (analysis/steps.py), and, where wall-clock
+single-client ran on the same cells, both instruments side by side."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import formatting as fmt
+from analysis.instructions import PER_REQUEST, per_request_name
+from analysis.scenarios.base import ScenarioReport
+from analysis.sections import Section
+from analysis.steps import THRESHOLD, axis_changes
+from analysis.summary import CELL_COLUMNS
+
+VALUE = per_request_name("instructions")
+# Coordinates that are not version axes: what a change is looked for within.
+NOT_VERSIONS = {"cell_id", "server", "interface", "workers", "threads", "view"}
+# Time and instructions "disagree" when their ASGI/WSGI ratios differ by more.
+DISAGREE = 0.10
+WALL_CLOCK = ("single-client", "keep-alive", "latency_mean")
+
+PART_COLUMNS = [(f"{label} /req", per_request_name(part), lambda v: fmt.num(v / 1e3, 1))
+                for label, part in (("main process k", "instructions_main_process"),
+                                    ("other processes k", "instructions_other_processes"),
+                                    ("main threads k", "instructions_main_thread"),
+                                    ("other threads k", "instructions_other_threads"))]
+
+
+def pin_axes(manifest: dict) -> list[str]:
+    """Packages the matrix pins to several versions: axes like django's."""
+    pins = (manifest.get("matrix") or {}).get("pins") or {}
+    return sorted(n for n, v in pins.items() if isinstance(v, list) and len(v) > 1)
+
+
+def coordinates(manifest: dict) -> list[str]:
+    return [*CELL_COLUMNS, *pin_axes(manifest)]
+
+
+def per_cell(facts) -> pd.DataFrame:
+    """One row per cell: coordinates (with the version of each pinned
+    axis), the median of each per-request part, repetitions and the spread
+    ((max - min) / median) of the total."""
+    samples = facts.samples
+    rows = samples[(samples["scenario"] == "instructions") & (samples["variant"] == PER_REQUEST)]
+    if rows.empty:
+        return pd.DataFrame()
+    wide = (rows.groupby(["cell_id", *CELL_COLUMNS, "metric"])["value"].median()
+            .unstack("metric").reset_index())
+    packages = {c["cell_id"]: c.get("packages") or {} for c in facts.manifest.get("cells") or []}
+    for name in pin_axes(facts.manifest):
+        wide[name] = wide["cell_id"].map(lambda c: packages.get(c, {}).get(name))
+    total = rows[rows["metric"] == VALUE].groupby("cell_id")["value"]
+    spread = (total.max() - total.min()) / total.median()
+    wide["repetitions"] = wide["cell_id"].map(total.count())
+    wide["spread"] = wide["cell_id"].map(spread)
+    return wide.dropna(axis=1, how="all")
+
+
+def with_baseline_ratio(cells: pd.DataFrame, baseline: str, group: list[str]) -> pd.DataFrame:
+    """Each cell's instructions per request over its WSGI baseline's: the
+    baseline server's first cell (not its A/A twin) with the same `group`
+    coordinates (python, django, asgiref, view, pinned axes)."""
+    base = (cells[cells["server"] == baseline].sort_values("cell_id")
+            .drop_duplicates(group)[[*group, VALUE]].rename(columns={VALUE: "baseline_value"}))
+    out = cells.merge(base, on=group, how="left")
+    out["vs_baseline"] = out[VALUE] / out["baseline_value"]
+    return out
+
+
+def side_by_side(facts, cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells measured by both instruments: wall-clock time per request
+    (single-client keep-alive, mean) beside instructions per request, and
+    each one's ratio to the baseline cell's."""
+    scenario, variant, metric = WALL_CLOCK
+    med = facts.medians
+    timed = med[(med["scenario"] == scenario) & (med["variant"] == variant)]
+    if timed.empty or metric not in timed.columns:
+        return pd.DataFrame()
+    both = cells.merge(timed[["cell_id", metric]], on="cell_id")
+    if both.empty:
+        return both
+    both["ns_per_instruction"] = both[metric] * 1e6 / both[VALUE]
+    # The baseline cell's time: the baseline server's row with the same baseline value.
+    timed_base = (both[both["server"] == facts.baseline].drop_duplicates("baseline_value")
+                  .set_index("baseline_value")[metric])
+    both["time_vs_baseline"] = both[metric] / both["baseline_value"].map(timed_base)
+    both["agree"] = [
+        "n/a" if fmt.is_missing(t) or fmt.is_missing(i) else
+        ("yes" if abs(t / i - 1) <= DISAGREE else
+         ("no: time costs more" if t > i else "no: time costs less"))
+        for t, i in zip(both["time_vs_baseline"], both["vs_baseline"])]
+    return both
+
+
+def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    intro = (
+        "Instructions the server's processes executed per request, counted by Valgrind"
+        f" ({_tools(facts)}): per repetition, the total of a fresh server that served the"
+        " larger count minus that of one that served the smaller count, over the difference"
+        " of the counts, so start-up and shutdown cancel. One request at a time on one"
+        " keep-alive connection; PYTHONHASHSEED=0, no address-space randomisation. `spread`"
+        " is (max - min) / median over repetitions. A count of instructions is not time:"
+        " waiting (thread wake-ups, Nagle, delayed ACKs) costs time but few instructions."
+    )
+    cells = per_cell(facts)
+    if cells.empty:
+        return Section(scenario, intro + " No repetition has both counts.", [])
+    coords = coordinates(facts.manifest)
+    cells = with_baseline_ratio(cells, facts.baseline, [c for c in coords if c not in NOT_VERSIONS
+                                                        or c == "view"])
+    ids = ["cell_id", *coords]
+    columns = [("reps", "repetitions", lambda v: fmt.num(v, 0)),
+               ("instructions /req", VALUE, lambda v: fmt.num(v, 0)),
+               ("spread %", "spread", lambda v: fmt.num(v * 100, 3)),
+               ("vs baseline", "vs_baseline", lambda v: fmt.num(v, 4)),
+               *[c for c in PART_COLUMNS if c[1] in cells.columns]]
+    tables = [(f"{scenario}: instructions per request", "", fmt.display(cells, ids, columns))]
+    axes = [c for c in coords if c not in NOT_VERSIONS and cells[c].nunique() > 1]
+    if axes:
+        changes = axis_changes(cells, VALUE, axes, coords)
+        caption = (f"Releases at which instructions per request change by {THRESHOLD:.1%} or"
+                   " more along each version axis, among cells that differ only in that axis"
+                   " (ruptures' PELT over the release-ordered medians; analysis/steps.py)."
+                   f" Axes looked along: {', '.join(axes)}.")
+        table = (fmt.display(changes, ["axis", "before", "after"],
+                             [("change %", "change", lambda v: fmt.num(v * 100, 2, signed=True)),
+                              ("series", "series", fmt.text),
+                              ("cells before", "cells_before", fmt.text),
+                              ("cells after", "cells_after", fmt.text)])
+                 if not changes.empty else pd.DataFrame({"no change": ["none found"]}))
+        tables.append((f"{scenario}: changes along the version axes", caption, table))
+    both = side_by_side(facts, cells)
+    if not both.empty:
+        caption = ("Cells the run measured with both instruments: single-client keep-alive mean"
+                   " latency (wall clock, one request at a time) beside instructions per"
+                   " request, and each cell over its WSGI baseline by each instrument. `agree`"
+                   f" is no when the two ratios differ by more than {DISAGREE:.0%}: time spent"
+                   " waiting rather than computing.")
+        tables.append((f"{scenario}: wall clock and instructions side by side", caption,
+                       fmt.display(both, ids, [
+                           ("mean ms", WALL_CLOCK[2], lambda v: fmt.num(v, 3)),
+                           ("instructions /req", VALUE, lambda v: fmt.num(v, 0)),
+                           ("ns per instruction", "ns_per_instruction",
+                            lambda v: fmt.num(v, 3)),
+                           ("time vs baseline", "time_vs_baseline", lambda v: fmt.num(v, 3)),
+                           ("instructions vs baseline", "vs_baseline", lambda v: fmt.num(v, 3)),
+                           ("agree", "agree", fmt.text)])))
+    return Section(scenario, intro, tables)
+
+
+def _tools(facts) -> str:
+    params = ((facts.manifest.get("protocol") or {}).get("scenarios") or {}).get(
+        "instructions") or {}
+    return params.get("tool", "cachegrind") if isinstance(params, dict) else "cachegrind"
+
+
+REPORT = ScenarioReport("instructions", order=8, section=section,
+                        headline=(VALUE,))
