@@ -110,8 +110,15 @@ def test_constants_agree_with_the_playbooks():
     assert Path(locustfile["src"]).is_file()
     assert locust.PACKAGE in shipped["lab_client_tools_packages"]
     site = yaml.safe_load((REPO / "playbooks/site.yml").read_text())
-    roles = {r for play in site for r in play.get("roles", [])}
-    assert {"lab_postgres", "lab_nginx"} <= roles
+    roles = {(r["role"], r.get("when")) for play in site for r in play.get("roles", [])
+             if isinstance(r, dict)}
+    assert roles == {
+        ("lab_postgres", "'postgres' in (lab_services | default(['postgres']))"),
+        ("lab_nginx", "'nginx' in (lab_services | default(['nginx']))")}
+    # The services come only with a matrix that runs user-ramp.
+    assert shipped["lab_services"] == ["nginx", "postgres"]
+    assert playbook_vars(["user-ramp", "single-client"])["lab_services"] == ["nginx", "postgres"]
+    assert playbook_vars(["single-client", "instructions"])["lab_services"] == []
 
 
 def test_the_window_outlasts_locusts_own_bound():

@@ -218,7 +218,8 @@ def install(lab, matrix, cells, exclusions: list, log_path: Path, ui, reconfigur
         app = ({"lab_user_app": {"src": matrix.app.local_dir, "digest": matrix.app.digest}}
                if matrix.app else {})
         done = configure.configure(
-            lab, {"lab_envs": environments(cells), **playbook_vars(), **app}, log_path, step,
+            lab, {"lab_envs": environments(cells), **playbook_vars(matrix.scenarios), **app},
+            log_path, step,
             reconfigure=reconfigure)
     ui.info({"skipped": "configure: playbook skipped, nothing changed since its last run "
                         "(--reconfigure runs it)",

@@ -31,11 +31,15 @@ def host_file(scenario: Scenario, name: str) -> Path:
     return HERE / type(scenario).__module__.split(".")[2] / "host" / name
 
 
-def playbook_vars() -> dict:
+def playbook_vars(used=None) -> dict:
     """What the playbooks install for every registered scenario: its host
     files (copied into each host's tools folder) and its client packages
-    (exact pins, in the client hosts' tools venv)."""
+    (exact pins, in the client hosts' tools venv); and the services that the
+    scenarios `used` (names; None: all) need."""
     files = [{"src": str(host_file(s, name)), "name": name}
              for s in SCENARIOS.values() for name in s.host_files]
     packages = [p for s in SCENARIOS.values() for p in s.client_packages]
-    return {"lab_scenario_files": files, "lab_client_tools_packages": packages}
+    chosen = SCENARIOS.values() if used is None else [SCENARIOS[n] for n in used]
+    services = sorted({service for s in chosen for service in s.services})
+    return {"lab_scenario_files": files, "lab_client_tools_packages": packages,
+            "lab_services": services}

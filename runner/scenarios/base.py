@@ -57,6 +57,9 @@ class Scenario:
     # host/ folder), and exact pins it adds to the client hosts' tools venv.
     host_files: ClassVar[tuple[str, ...]] = ()
     client_packages: ClassVar[tuple[str, ...]] = ()
+    # The lab's services it needs (site.yml's plays: "postgres", "nginx"),
+    # set up only for a matrix that runs a scenario naming them.
+    services: ClassVar[tuple[str, ...]] = ()
     # How its latencies are measured, as the manifest and the report state it.
     latency_model: ClassVar[str] = ""
 

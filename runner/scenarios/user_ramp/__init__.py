@@ -142,6 +142,7 @@ class UserRamp(Scenario):
     Params = Params
     host_files = (LOCUSTFILE,)
     client_packages = (locust.PACKAGE,)
+    services = ("postgres", "nginx")
     latency_model = locust.LATENCY_MODEL.format(users="N", wait_min=1, wait_max=2)
 
     def exclusion(self, spec, params):
