@@ -7,8 +7,10 @@ difference of the counts."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from analysis.instructions import PER_REQUEST
 from analysis.load import load_run
@@ -49,6 +51,10 @@ def test_two_servers_counted_per_process_and_thread(lab_up, tmp_path):
         assert cell["status"] == "ok"
         assert cell["command"][:4] == ["setarch", "-R", "valgrind", "--tool=callgrind"]
     assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"
+    # Where the instrument comes from, as for the load generators.
+    valgrind = manifest["tools"]["load_generators"]["server"]["valgrind"]
+    assert valgrind["origin"].startswith("Debian package valgrind ")
+    assert len(valgrind["sha256"]) == 64
     # Each unit keeps its counts per process and thread, and Valgrind's logs.
     for cell in manifest["cells"]:
         for variant in ("n_2", "n_12"):
@@ -61,3 +67,14 @@ def test_two_servers_counted_per_process_and_thread(lab_up, tmp_path):
     assert "instructions: instructions per request" in report
     assert "callgrind" in report
     assert "instructions per request" in proc.stdout
+    # Both instruments on the same cells, side by side, with what a request
+    # costs in time per instruction (under a nanosecond to a few here).
+    side = report.split("instructions: wall clock and instructions side by side")[1]
+    side = side.split("\n#")[0]
+    assert "ns per instruction" in side and "gunicorn-sync" in side and "uvicorn" in side
+
+    # No scenario of this matrix needs PostgreSQL or nginx: none was set up.
+    inventory = yaml.safe_load((REPO / "inventory" / LAB / "hosts.yml").read_text())
+    server_root = Path(inventory["all"]["children"]["server"]["hosts"]["server"]["lab_root"])
+    assert not (server_root / "postgres" / "data").exists()
+    assert not (server_root / "nginx" / "nginx.pid").exists()

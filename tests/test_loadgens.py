@@ -58,3 +58,6 @@ def test_the_script_describes_the_executables_of_a_venv_package():
     assert metadata.version("pytest") in pytest_bin["version"]
     if "wrk" in report:   # Debian's wrk where make setup installed it
         assert report["wrk"]["origin"].startswith("Debian package wrk ")
+    if "valgrind" in report:   # the instructions scenario's instrument
+        assert report["valgrind"]["origin"].startswith("Debian package valgrind ")
+        assert report["valgrind"]["version"].startswith("valgrind-3.")

