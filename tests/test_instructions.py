@@ -172,3 +172,22 @@ def test_the_client_stops_at_the_first_wrong_answer(http_server):
     code, out = send(http_server, "/bad", 30)
     assert code == 1 and out["ok"] == 0 and out["sent"] == 1
     assert "request 1: status 200, body b'bad'" in out["error"]
+
+
+def test_side_by_side_says_where_time_and_instructions_disagree():
+    from types import SimpleNamespace
+
+    from analysis.scenarios.instructions import VALUE, side_by_side, with_baseline_ratio
+    cells = pd.DataFrame([
+        {"cell_id": "w", "server": "gunicorn-sync", "python": "3.12", "view": "drf", VALUE: 1.0e6},
+        {"cell_id": "a", "server": "uvicorn", "python": "3.12", "view": "drf", VALUE: 4.0e6},
+        {"cell_id": "b", "server": "daphne", "python": "3.12", "view": "drf", VALUE: 2.0e6}])
+    cells = with_baseline_ratio(cells, "gunicorn-sync", ["python", "view"])
+    assert cells.set_index("cell_id")["vs_baseline"].to_dict() == {"w": 1.0, "a": 4.0, "b": 2.0}
+    medians = pd.DataFrame({"cell_id": ["w", "a", "b"], "scenario": "single-client",
+                            "variant": "keep-alive", "latency_mean": [1.0, 4.2, 6.0]})
+    both = side_by_side(SimpleNamespace(medians=medians, baseline="gunicorn-sync"), cells)
+    agree = both.set_index("cell_id")["agree"].to_dict()
+    # uvicorn: 4.2x the time for 4x the instructions; daphne: 6x the time for 2x the work.
+    assert agree == {"w": "yes", "a": "yes", "b": "no: time costs more"}
+    assert both.set_index("cell_id")["ns_per_instruction"]["w"] == pytest.approx(1.0)
