@@ -152,19 +152,27 @@ def tune_apply(lab: str = LabOpt):
     from runner.lab.inventory import load_lab
 
     def go():
-        failed = False
-        for machine in tune.apply(load_lab(lab)):
-            where = ", ".join(machine["hosts"])
-            for c in machine["changed"]:
-                ui.info(f"{where}: {c['name']}: {c['from']} -> {c['to']}")
-            ui.info(f"{where}: {len(machine['changed'])} changed, {len(machine['skipped'])} cannot be "
-                    f"changed here (`lab tune show` says why)")
-            for f in machine["failed"]:
-                failed = True
-                ui.error(f"{where}: {f['name']}: {f['error']}")
-        if failed:
-            raise typer.Exit(1)
+        _tune_report(tune.apply(load_lab(lab)), "changed",
+                     lambda c: f"{c['name']}: {c['from']} -> {c['to']}",
+                     lambda m: f"{len(m['changed'])} changed, {len(m['skipped'])} cannot be "
+                               f"changed here (`lab tune show` says why)")
     _guard(go)
+
+
+def _tune_report(machines, done_key: str, line, summary) -> None:
+    """Per machine: a line per setting done, a summary line, a line per
+    setting that failed; exit 1 when any failed."""
+    failed = False
+    for machine in machines:
+        where = ", ".join(machine["hosts"])
+        for item in machine[done_key]:
+            ui.info(f"{where}: {line(item)}")
+        ui.info(f"{where}: {summary(machine)}")
+        for f in machine["failed"]:
+            failed = True
+            ui.error(f"{where}: {f['name']}: {f['error']}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @tune_app.command("restore")
@@ -174,17 +182,9 @@ def tune_restore(lab: str = LabOpt):
     from runner.lab.inventory import load_lab
 
     def go():
-        failed = False
-        for machine in tune.restore(load_lab(lab)):
-            where = ", ".join(machine["hosts"])
-            for r in machine["restored"]:
-                ui.info(f"{where}: {r['name']}: back to {r['to']}")
-            ui.info(f"{where}: {len(machine['restored'])} setting(s) restored")
-            for f in machine["failed"]:
-                failed = True
-                ui.error(f"{where}: {f['name']}: {f['error']}")
-        if failed:
-            raise typer.Exit(1)
+        _tune_report(tune.restore(load_lab(lab)), "restored",
+                     lambda r: f"{r['name']}: back to {r['to']}",
+                     lambda m: f"{len(m['restored'])} setting(s) restored")
     _guard(go)
 
 

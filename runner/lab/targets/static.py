@@ -197,10 +197,9 @@ def lab_up(lab_name: str, settings: dict, log: Log) -> Path:
     # Plan first: Terraform's validations name the bad field before any host is touched.
     terraform.check("plan", tf.plan(no_color=IsFlagged, input=False, detailed_exitcode=None))
 
-    hosts = {name: Host(name=name, role=h["role"], address=h["address"], user=h["ssh_user"],
-                        key=h["ssh_private_key"], known_hosts=str(known_hosts), cpus=h["cpus"],
-                        lab_root=h["lab_root"] or "")
-             for name, h in variables["hosts"].items()}
+    # The hosts as the module will record them (lab_root: its default comes later).
+    hosts = hosts_of({name: {**h, "ssh_known_hosts": str(known_hosts), "lab_root": h["lab_root"] or ""}
+                      for name, h in variables["hosts"].items()})
     if not given:
         record_host_keys(known_hosts, sorted({h.address for h in hosts.values()}), log)
     log(f"lab {lab_name}: checking {len(hosts)} host(s) over SSH")
