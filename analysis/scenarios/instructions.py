@@ -52,10 +52,13 @@ def per_cell(facts) -> pd.DataFrame:
     for name in pin_axes(facts.manifest):
         wide[name] = wide["cell_id"].map(lambda c: packages.get(c, {}).get(name))
     total = rows[rows["metric"] == VALUE].groupby("cell_id")["value"]
-    spread = (total.max() - total.min()) / total.median()
+    # One repetition has no spread to show.
+    spread = ((total.max() - total.min()) / total.median()).where(total.count() > 1)
     wide["repetitions"] = wide["cell_id"].map(total.count())
     wide["spread"] = wide["cell_id"].map(spread)
-    return wide.dropna(axis=1, how="all")
+    # Parts a tool does not split (threads, with cachegrind) are left out.
+    empty = [c for c in wide.columns if c.startswith("instructions") and wide[c].isna().all()]
+    return wide.drop(columns=empty)
 
 
 def with_baseline_ratio(cells: pd.DataFrame, baseline: str, group: list[str]) -> pd.DataFrame:
