@@ -12,6 +12,7 @@ other metric."""
 from __future__ import annotations
 
 import pandas as pd
+from packaging.version import Version
 
 SCENARIO = "instructions"
 PER_REQUEST = "per request"
@@ -52,3 +53,22 @@ def with_per_request(samples: pd.DataFrame) -> pd.DataFrame:
     if not derived:
         return samples
     return pd.concat([samples, pd.DataFrame(derived)], ignore_index=True)
+
+
+def sweep_tables(samples: pd.DataFrame, baseline: str) -> dict[str, pd.DataFrame]:
+    """Thousands of instructions per request laid out release by release:
+    per server a (python, django) x asgiref table, and each other server
+    over the baseline server in the same layout."""
+    rows = samples[(samples["variant"] == PER_REQUEST)
+                   & (samples["metric"] == per_request_name("instructions"))]
+    medians = rows.groupby(["server", "python", "django", "asgiref"])["value"].median() / 1e3
+    out = {}
+    for server in medians.index.get_level_values("server").unique():
+        table = medians[server].unstack("asgiref")
+        table = table[sorted(table.columns, key=Version)]
+        out[f"{server}: thousand instructions per request"] = table.round(0)
+        if server != baseline and baseline in medians.index.get_level_values("server"):
+            ratio = table / medians[baseline].unstack("asgiref")
+            out[f"{server} / {baseline}"] = ratio[table.columns].round(2)
+    return out
+

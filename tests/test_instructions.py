@@ -191,3 +191,18 @@ def test_side_by_side_says_where_time_and_instructions_disagree():
     # uvicorn: 4.2x the time for 4x the instructions; daphne: 6x the time for 2x the work.
     assert agree == {"w": "yes", "a": "yes", "b": "no: time costs more"}
     assert both.set_index("cell_id")["ns_per_instruction"]["w"] == pytest.approx(1.0)
+
+
+def test_sweep_tables_lay_releases_out_in_version_order():
+    from analysis.instructions import per_request_name, sweep_tables
+    rows = [{"server": server, "python": "3.12", "django": "5.2", "asgiref": asgiref,
+             "variant": PER_REQUEST, "metric": per_request_name("instructions"),
+             "value": value, "repetition": rep}
+            for server, base in (("gunicorn-sync", 1.0e6), ("uvicorn", 4.0e6))
+            for asgiref, step in (("3.11.1", 1.0), ("3.8.1", 1.0), ("3.13.0", 1.1))
+            for rep, value in enumerate((base * step, base * step * 1.0002, base * step))]
+    tables = sweep_tables(pd.DataFrame(rows), "gunicorn-sync")
+    sync = tables["gunicorn-sync: thousand instructions per request"]
+    assert list(sync.columns) == ["3.8.1", "3.11.1", "3.13.0"]
+    assert sync.loc[("3.12", "5.2")].tolist() == [1000.0, 1000.0, 1100.0]
+    assert tables["uvicorn / gunicorn-sync"].loc[("3.12", "5.2")].tolist() == [4.0, 4.0, 4.0]
