@@ -46,10 +46,19 @@ def test_two_servers_counted_per_process_and_thread(lab_up, tmp_path):
     assert set(counted[counted["server"] == "gunicorn-sync"]["value"]) == {2.0}
     assert set(counted[counted["server"] == "uvicorn"]["value"]) == {1.0}
 
-    # Each server ran under the wrapper, with its per-process randomness fixed.
+    # Each instructions unit ran its server under the wrapper (the cell's
+    # command is the server's own), with its per-process randomness fixed.
     for cell in manifest["cells"]:
         assert cell["status"] == "ok"
-        assert cell["command"][:4] == ["setarch", "-R", "valgrind", "--tool=callgrind"]
+        assert "valgrind" not in cell["command"]
+    units = manifest["timings"]["repetitions"]
+    assert len(units) == 6
+    for unit in units:
+        wrapper = unit.get("wrapper", [])
+        if unit["scenario"] == "instructions":
+            assert wrapper[:4] == ["setarch", "-R", "valgrind", "--tool=callgrind"]
+        else:
+            assert wrapper == []
     assert manifest["protocol"]["server_env"]["PYTHONHASHSEED"] == "0"
     # Where the instrument comes from, as for the load generators.
     valgrind = manifest["tools"]["load_generators"]["server"]["valgrind"]

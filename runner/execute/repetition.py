@@ -44,6 +44,7 @@ class Outcome:
     timings: dict = field(default_factory=dict)   # step -> seconds
     phases: dict = field(default_factory=dict)    # phase -> [start, end] epoch seconds
     argv: list = field(default_factory=list)
+    wrapper: list = field(default_factory=list)   # the instrument's argv the server ran under
     raw_dir: str = ""
     ssh_lost: bool = False      # an SSH error: the run checks its hosts before going on
 
@@ -128,10 +129,11 @@ def run_repetition(ctx: Context, cell: Cell, scenario: str, params, variant: Var
             plugin.before_start(session, params)
         # Ctrl-C while the start is in flight would leave a server whose pid
         # nobody knows: hold it until the pid is kept, where `finally` stops it.
+        outcome.wrapper = plugin.server_wrapper(session, params)
         with deferred_sigint():
             session.pid, outcome.argv = start_server(ctx, cell, session.server_dir,
                                                      plugin.server_env(ctx, params),
-                                                     plugin.server_wrapper(session, params))
+                                                     outcome.wrapper)
         mark("start")
         with phase("primer"):
             ready = wait_ready(ctx, cell, session.pid, plugin.instrument_ready_s)

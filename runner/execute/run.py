@@ -665,7 +665,8 @@ def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timing
         state["measured_on"].append(pair)        # a resumed cell may finish on another pair
     rep_timings.append({"cell_id": cell.cell_id, "pair": pair, "scenario": unit.scenario,
                         "variant": unit.variant.label, "repetition": unit.repetition,
-                        "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings})
+                        "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings,
+                        **({"wrapper": outcome.wrapper} if outcome.wrapper else {})})
     if outcome.failure:
         where = f"{unit.scenario} {unit.variant.label} repetition {unit.repetition}"
         state["failures"].append({"scenario": unit.scenario, "variant": unit.variant.label,

@@ -64,7 +64,7 @@ def _json_tail(text: str) -> dict:
 def start_server(ctx: Context, cell, rep_dir: str, extra_env: dict | None = None,
                  wrapper: list[str] | None = None) -> tuple[int, list[str]]:
     """Start the cell's server (under `wrapper`'s argv, if given); returns
-    (its pid, the argv run)."""
+    (its pid, the server's own argv)."""
     sp = HostPaths.of(ctx.server_host)
     server = SERVERS[cell.spec.server]
     project = user_app.project_of(cell.spec.view)
@@ -75,10 +75,9 @@ def start_server(ctx: Context, cell, rep_dir: str, extra_env: dict | None = None
                           target=project.target(server.interface) if project else None)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
-    argv = [*(wrapper or []), *argv]
     env = env_prefix({**server_env(project), **(extra_env or {})})
-    cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && "
-           f"({env} setsid {shlex.join(argv)} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
+    cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && ({env} setsid "
+           f"{shlex.join([*(wrapper or []), *argv])} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
     out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
 
