@@ -386,6 +386,29 @@ def test_terraform_validation_error_is_one_line():
 
 @pytest.mark.e2e
 @needs_lab
+def test_lab_down_removes_the_folders_of_a_lab_up_terraform_never_recorded():
+    """A `lab up` killed before Terraform saved its state (or whose destroy
+    then fails) leaves the lab's key folder and host folders with no state
+    to destroy them from: `lab down` finds them by name and removes them."""
+    lab = "orphan"
+    state = infra.state_dir(lab)
+    key_folder, hosts = state / "ssh", state / "hosts"
+    try:
+        (key_folder).mkdir(parents=True)
+        (key_folder / "id_ed25519").write_text("a key lab_up.sh made\n")
+        (hosts / "server" / "root").mkdir(parents=True)
+        assert sorted(infra.leftovers(lab)) == [f"folder {hosts}", f"folder {key_folder}"]
+        logs: list[str] = []
+        infra.lab_down(lab, log=logs.append)
+        assert_gone(lab)
+        assert not hosts.exists()
+        assert any("did not record" in line for line in logs), logs
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.mark.e2e
+@needs_lab
 def test_lab_down_after_an_interrupted_lab_up_leaves_nothing(tmp_path):
     """`lab up` killed (its whole process group, as a terminal or a CI
     timeout does) while Terraform builds the hosts: Terraform's state holds a

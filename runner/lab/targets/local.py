@@ -248,6 +248,8 @@ def sweep(lab_name: str, repo_root: Path = REPO_ROOT) -> None:
     for group in sorted(cgroup.glob("*/"), reverse=True) + [cgroup]:
         with contextlib.suppress(OSError):
             group.rmdir()
+    for folder in _lab_folders(lab_name, repo_root):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def leftovers(lab_name: str, repo_root: Path = REPO_ROOT) -> list[str]:
@@ -288,7 +290,15 @@ def leftovers(lab_name: str, repo_root: Path = REPO_ROOT) -> list[str]:
     if cgroup.is_dir():
         found += [f"cgroup {p}" for p in sorted(cgroup.glob("*/")) if p.is_dir()]
         found.append(f"cgroup {cgroup}")
+    # Made by lab_up.sh and host_up.sh, removed by their destroy scripts; a
+    # `lab up` killed before Terraform saved its state leaves them unrecorded.
+    found += [f"folder {p}" for p in _lab_folders(lab_name, repo_root) if p.exists()]
     return found
+
+
+def _lab_folders(lab_name: str, repo_root: Path) -> list[Path]:
+    """The lab's key folder and its hosts' folders (sshd configs, host keys, lab roots)."""
+    return [state_dir(lab_name, repo_root) / "ssh", state_dir(lab_name, repo_root) / "hosts"]
 
 
 class LocalTarget(Target):
