@@ -394,7 +394,7 @@ def test_lab_down_removes_the_folders_of_a_lab_up_terraform_never_recorded():
     state = infra.state_dir(lab)
     key_folder, hosts = state / "ssh", state / "hosts"
     try:
-        (key_folder).mkdir(parents=True)
+        key_folder.mkdir(parents=True)
         (key_folder / "id_ed25519").write_text("a key lab_up.sh made\n")
         (hosts / "server" / "root").mkdir(parents=True)
         assert sorted(infra.leftovers(lab)) == [f"folder {hosts}", f"folder {key_folder}"]

@@ -298,7 +298,8 @@ def leftovers(lab_name: str, repo_root: Path = REPO_ROOT) -> list[str]:
 
 def _lab_folders(lab_name: str, repo_root: Path) -> list[Path]:
     """The lab's key folder and its hosts' folders (sshd configs, host keys, lab roots)."""
-    return [state_dir(lab_name, repo_root) / "ssh", state_dir(lab_name, repo_root) / "hosts"]
+    base = state_dir(lab_name, repo_root)
+    return [base / "ssh", base / "hosts"]
 
 
 class LocalTarget(Target):
