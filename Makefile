@@ -9,7 +9,7 @@ SEED  ?=
 FULL  ?=
 APT_PACKAGES := wrk hey valgrind openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
 
-.PHONY: help setup lab-up lab-down install run report demo calibrate seed seeds test
+.PHONY: help setup lab-up lab-down install run report demo calibrate seed seeds lint check test
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ seed: setup lab-up ## One seed write-up, published vs measured: make seed SEED=0
 seeds: setup lab-up ## Every seed in turn; writes results/seeds-<time>.md [FULL=1]
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_CLI) seeds --lab $(LAB) $(if $(FULL),--full)
 
-test: setup ## Import contracts, unit tests and the end-to-end lab test (root, Terraform)
+lint: setup ## Import contracts (lint-imports) and ruff
 	@$(VENV)/bin/lint-imports
-	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra
+	@$(VENV)/bin/ruff check --quiet .
+
+check: lint ## Lint and every test that needs no lab, in a few minutes: run it while you work
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra -m "not e2e"
+
+test: lint ## Every tier, the end-to-end lab included (root, Terraform), as CI runs it
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH DJLAB_TEST_STRICT=1 $(VENV)/bin/python -m pytest -q -ra

@@ -30,7 +30,6 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from runner.core.model import BLOCKS_DESIGN
 
 ALPHA = 0.05
 MARGIN = 0.05

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import paired
-from tests.test_analysis_paired import RNG_SEED, simulate
+from tests.support.simulate import RNG_SEED, simulate
 
 
 def rate(trials: int, ratio: float, noise: float, rng, hit) -> float:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from runner.tools import wrk
-from tests.test_wrk import LUA, StallingServer
+from tests.support.wrk import LUA, StallingServer
 
 
 def main(seconds: int = 5) -> None:

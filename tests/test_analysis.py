@@ -10,8 +10,6 @@ the copy: the frozen folder itself is never written.
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +18,8 @@ import pytest
 from analysis.load import load_run
 from analysis.report import build_report, console_tables, write_report
 from analysis.summary import NO_BASELINE, asgi_vs_wsgi, cell_medians, unmatched_cells
+from tests.support.runs import FROZEN, RUN_ID, edit_manifest, edit_samples
 
-RUN_ID = "20250101T120000Z-frozen"
-FROZEN = Path(__file__).parent / "data" / "runs" / RUN_ID
 BASELINE = "gunicorn-sync"
 
 # Medians computed by hand from the values written into the frozen folder.
@@ -47,27 +44,6 @@ EXPECTED_RATIOS = {
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-@pytest.fixture
-def run_copy(tmp_path: Path) -> Path:
-    """A writable copy of the frozen run folder."""
-    target = tmp_path / "results" / RUN_ID
-    shutil.copytree(FROZEN, target)
-    return target
-
-
-def edit_samples(folder: Path, edit) -> None:
-    path = folder / "results.parquet"
-    frame = pd.read_parquet(path)
-    edit(frame).to_parquet(path, index=False)
-
-
-def edit_manifest(folder: Path, edit) -> None:
-    path = folder / "manifest.json"
-    manifest = json.loads(path.read_text())
-    edit(manifest)
-    path.write_text(json.dumps(manifest))
 
 
 def medians() -> pd.DataFrame:

@@ -10,8 +10,8 @@ from analysis.anomalies import anomalies, anomaly_lines
 from analysis.attribution import attribution, attribution_lines, missing_views
 from analysis.report import build_report
 from analysis.summary import cell_medians
-from tests.test_analysis import FROZEN, RUN_ID
-from tests.test_analysis_stats import cell, frame
+from tests.support.frames import cell, frame
+from tests.support.runs import FROZEN, RUN_ID
 
 BASE = "gunicorn-sync"
 # Per-repetition p50 (ms) of each (server, view), chosen so every part differs:

@@ -8,18 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import paired
-
-RNG_SEED = 20261203
-
-
-def simulate(n_blocks: int, ratio: float, noise: float, rng, drift: float = 0.3):
-    """p50s of a cell and its baseline over blocks: a drift common to both in
-    each block (large), and independent noise in each window (lognormal)."""
-    block = rng.normal(0, drift, n_blocks)
-    base = 2.0 * np.exp(block + rng.normal(0, noise, n_blocks))
-    cell = 2.0 * ratio * np.exp(block + rng.normal(0, noise, n_blocks))
-    return cell, base
-
+from tests.support.simulate import RNG_SEED, simulate
 
 def test_the_interval_covers_the_true_ratio_95_percent_of_the_time():
     rng = np.random.default_rng(RNG_SEED)

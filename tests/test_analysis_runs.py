@@ -11,7 +11,7 @@ import pytest
 from analysis.load import load_run, load_runs
 from analysis.stats import cell_stats
 from analysis.summary import cell_medians
-from tests.test_analysis import FROZEN, RUN_ID, edit_manifest, edit_samples
+from tests.support.runs import FROZEN, RUN_ID, edit_manifest, edit_samples
 
 SECOND = "20250102T120000Z-frozen"
 

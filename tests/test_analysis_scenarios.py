@@ -29,7 +29,7 @@ from analysis.stats import client_saturation, compare, not_compared
 from analysis.summary import GROUP_COLUMNS, KEYS, NO_BASELINE, cell_medians
 from analysis.verdicts import VERDICT_TITLE, WARNINGS_TITLE
 from analysis.version_pivot import pivots
-from tests.test_analysis import FROZEN, edit_manifest, edit_samples
+from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"
 SCENARIOS = DATA / "20261122T193656Z-scenarios-1221"

@@ -13,7 +13,7 @@ import pandas as pd
 from analysis.formatting import markdown_table
 from analysis.report import build_report, console_tables
 from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
-from tests.test_analysis import FROZEN, edit_manifest, edit_samples, run_copy  # noqa: F401
+from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 UVICORN = (
     "- **slower**: Under these conditions ASGI (uvicorn) adds +0.500 ms [+0.200, +0.700] per"

@@ -6,7 +6,7 @@ import pytest
 
 from analysis.anomalies import anomalies, anomaly_lines
 from analysis.summary import cell_medians
-from tests.test_analysis_stats import PINS, frame
+from tests.support.frames import PINS, frame
 
 STEADY = {"p50": 1.9, "mean": 2.0, "p99": 4.0}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -21,54 +20,14 @@ import pytest
 from runner.archive import pack as archive
 from runner.archive.pack import SUMS_NAME, pack, verify
 from runner.core.errors import LabError
-from runner.execute.manifest import write_manifest
+from tests.support.runs import FROZEN, RUN_ID, rewrite_archive as rewrite
 
-RUN_ID = "20250101T120000Z-frozen"
-FROZEN = Path(__file__).parent / "data" / "runs" / RUN_ID
 TRUNCATED = "archive is truncated or not a gzip tar:"
-
-
-@pytest.fixture
-def run_dir(tmp_path) -> Path:
-    """results/<run_id>/ as a finished run leaves it."""
-    run = tmp_path / "results" / RUN_ID
-    shutil.copytree(FROZEN, run)
-    (run / "raw").mkdir()
-    (run / "raw" / "cell-1-rep-1.txt").write_text("Requests/sec: 1000.00\n")
-    (run / "logs").mkdir()
-    (run / "logs" / "server.log").write_text("started\n")
-    (run / "locks").mkdir()  # empty, as after a clean run
-    manifest = json.loads((run / "manifest.json").read_text())
-    manifest.pop("files", None)
-    write_manifest(run, manifest)
-    # Written after the manifest, so only ARCHIVE-SHA256SUMS covers it.
-    (run / "report.md").write_text("# Report\n")
-    return run
 
 
 def members(path: Path) -> list[tarfile.TarInfo]:
     with tarfile.open(path, "r:gz") as tar:
         return tar.getmembers()
-
-
-def rewrite(src: Path, dst: Path, change: dict[str, bytes | None] = {},
-            add: dict[str, bytes] = {}) -> Path:
-    """Copy an archive member by member with tarfile; `change` maps a member
-    name to new bytes, or to None to drop it; `add` appends members."""
-    with tarfile.open(src, "r:gz") as old, tarfile.open(dst, "w:gz") as new:
-        for info in old.getmembers():
-            data = old.extractfile(info).read() if info.isfile() else None
-            if info.name in change:
-                data = change[info.name]
-                if data is None:
-                    continue
-                info.size = len(data)
-            new.addfile(info, io.BytesIO(data) if data is not None else None)
-        for name, data in add.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            new.addfile(info, io.BytesIO(data))
-    return dst
 
 
 def leftovers(out: Path) -> list[str]:

@@ -12,7 +12,7 @@ import yaml
 from runner.core.errors import LabError
 from runner.lab.targets.aws import SETTINGS, has_credentials, variables
 from tests.conftest import REPO
-from tests.lab_helpers import lab
+from tests.support.lab import lab
 
 
 def test_settings_become_the_modules_variables_with_the_labs_own_key_and_known_hosts():

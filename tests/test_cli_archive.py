@@ -5,7 +5,6 @@ import tarfile
 from typer.testing import CliRunner
 
 from runner.cli import app
-from tests.test_archive import run_dir  # noqa: F401  (the fixture: a real run folder)
 
 
 def test_archive_then_verify_then_tamper(run_dir, tmp_path):  # noqa: F811

@@ -362,7 +362,6 @@ def test_for_object_keys_reads_what_python_hcl2_gives():
 # --- terraform itself: fmt, and the variables' validations ---------------------------------
 
 TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform not on PATH")
 
 
 def terraform(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -372,13 +371,15 @@ def terraform(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                                            "CHECKPOINT_DISABLE": "1"})
 
 
-@needs_terraform
+@pytest.mark.integration
+@pytest.mark.needs("terraform")
 def test_terraform_fmt_check():
     result = terraform("fmt", "-check", "-recursive", str(MODULE), cwd=REPO_ROOT)
     assert result.returncode == 0, f"needs `terraform fmt`: {result.stdout}{result.stderr}"
 
 
-@needs_terraform
+@pytest.mark.integration
+@pytest.mark.needs("terraform")
 def test_terraform_fmt_check_fails_on_misformatted_copy(tmp_path):
     copy = broken_copy(tmp_path, "outputs.tf", "value       = var.lab_name", "value = var.lab_name")
     assert terraform("fmt", "-check", "-recursive", str(copy), cwd=tmp_path).returncode != 0

@@ -174,9 +174,6 @@ def test_preflight_messages(monkeypatch):
 LAB, SUBNET = "tinfra", "198.18.2.0/24"
 LAB2, SUBNET2 = "tinfrb", "198.18.3.0/24"  # a second lab beside the first: no clash
 
-needs_lab = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("terraform") is None,
-    reason="the local lab needs root (network namespaces) and terraform on PATH")
 
 
 def lab_hosts(inventory: Path) -> dict[str, dict]:
@@ -222,7 +219,6 @@ def assert_gone(lab: str) -> None:
 
 
 @pytest.mark.e2e
-@needs_lab
 def test_local_lab_end_to_end(tmp_path):
     logs: list[str] = []
     sleeper = None
@@ -346,7 +342,6 @@ def test_local_lab_end_to_end(tmp_path):
 
 
 @pytest.mark.e2e
-@needs_lab
 def test_taskset_fallback_when_cpuset_is_unusable(monkeypatch):
     # The scripts pin sshd with taskset when they cannot use cpuset v1; the
     # scripts inherit Terraform's environment, which inherits ours.
@@ -369,7 +364,6 @@ def test_taskset_fallback_when_cpuset_is_unusable(monkeypatch):
 
 
 @pytest.mark.e2e
-@needs_lab
 @pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 def test_terraform_validation_error_is_one_line():
     try:
@@ -385,7 +379,6 @@ def test_terraform_validation_error_is_one_line():
 
 
 @pytest.mark.e2e
-@needs_lab
 def test_lab_down_removes_the_folders_of_a_lab_up_terraform_never_recorded():
     """A `lab up` killed before Terraform saved its state (or whose destroy
     then fails) leaves the lab's key folder and host folders with no state
@@ -408,7 +401,6 @@ def test_lab_down_removes_the_folders_of_a_lab_up_terraform_never_recorded():
 
 
 @pytest.mark.e2e
-@needs_lab
 def test_lab_down_after_an_interrupted_lab_up_leaves_nothing(tmp_path):
     """`lab up` killed (its whole process group, as a terminal or a CI
     timeout does) while Terraform builds the hosts: Terraform's state holds a

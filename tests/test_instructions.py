@@ -5,7 +5,6 @@ derived from two servers' totals, the client that sends exactly N requests
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +19,6 @@ from runner.scenarios.instructions import Params, count_metrics, parse_counts, v
 
 REPO = Path(__file__).resolve().parent.parent
 SEND = REPO / "runner/scenarios/instructions/host/send_requests.py"
-needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
 
 # A Python that loops N times in the parent, then forks a child that loops
 # as often: each process's count grows with N, and the child has its own file.
@@ -48,7 +46,8 @@ def counted(tmp_path: Path, n: int) -> dict:
     return count_metrics(parse_counts(grep, proc.pid), per_thread=False)
 
 
-@needs_valgrind
+@pytest.mark.integration
+@pytest.mark.needs("valgrind")
 def test_valgrind_counts_each_process_and_the_difference_grows_with_the_work(tmp_path):
     small, large, larger = (counted(tmp_path, n) for n in (10_000, 110_000, 210_000))
     assert small["processes_counted"][0] == 2.0

@@ -32,11 +32,8 @@ from runner.scenarios.io_mix import result as iomix
 from runner.catalog.servers import SERVERS, clean_env
 from runner.catalog.views import VIEWS
 from runner.scenarios import SCENARIOS
-from tests.test_servers_loopback import (APP_DIR, INSTALL_TIMEOUT_S, LOOPBACK, REPO, _free_port,
-                                         _get, _log_tail, _session_pids, _stop, _uv, _wait_ready,
-                                         venv_bin)
-
-__all__ = ["venv_bin"]  # the shared server venv fixture, imported for pytest
+from tests.support.loopback import (APP_DIR, INSTALL_TIMEOUT_S, LOOPBACK, REPO, free_port, get, log_tail,
+                                    session_pids, stop, uv_path, wait_ready)
 
 CLIENT = REPO / "runner" / "scenarios" / "io_mix" / "host" / "iomix_client.py"
 CLIENT_PYTHON = "/usr/bin/python3"  # what the client host's tools venv is built from
@@ -110,7 +107,7 @@ def test_raw_apps_import_no_django():
 def client_python(tmp_path_factory) -> str:
     """A venv with the client's one dependency, as the tools venv has it."""
     venv = tmp_path_factory.mktemp("iomix-client") / "venv"
-    uv = _uv()
+    uv = uv_path()
     subprocess.run([uv, "venv", "--quiet", "--python", CLIENT_PYTHON, str(venv)], check=True,
                    timeout=INSTALL_TIMEOUT_S)
     install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), HTTPX]
@@ -156,7 +153,7 @@ CASES = [
 def test_io_mix_has_the_articles_shape(venv_bin, client_python, tmp_path, name, workers,
                                        view_name, overlap):
     view = VIEWS[view_name]
-    port = _free_port()
+    port = free_port()
     argv = SERVERS[name].command(str(APP_DIR), str(venv_bin), LOOPBACK, port, workers,
                                  app=view.app)
     log = tmp_path / "server.log"
@@ -165,17 +162,17 @@ def test_io_mix_has_the_articles_shape(venv_bin, client_python, tmp_path, name, 
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        _wait_ready(proc, port, log, min_procs=workers + 1 if workers > 1 else 1, path=view.path)
-        assert _get(port, f"{view.slow_path}?s=61")[0] == 400
+        wait_ready(proc, port, log, min_procs=workers + 1 if workers > 1 else 1, path=view.path)
+        assert get(port, f"{view.slow_path}?s=61")[0] == 400
         sequential = _run_client(client_python, port, view, "sequential")
         concurrent = _run_client(client_python, port, view, "concurrent")
     finally:
-        _stop(proc)
-        assert not _session_pids(proc.pid), f"{name} left processes behind"
+        stop(proc)
+        assert not session_pids(proc.pid), f"{name} left processes behind"
 
     for result in (sequential, concurrent):
         assert (result.requests, result.ok, result.failed) == (N_SLOW + N_FAST, N_SLOW + N_FAST, 0), \
-            _log_tail(log)
+            log_tail(log)
         assert result.pool_limits["max_connections"] == 100  # httpx's default, as the article had
     serial_s = N_SLOW * SLOW_S
     # Fast requests and connection setup cost well under a second on loopback.

@@ -18,7 +18,7 @@ from runner.core.errors import StepFailed
 from runner.scenarios import SCENARIOS
 from runner.scenarios.fixed_rate import FixedRate, rate_of
 from runner.scenarios.fixed_rate import metrics as fixed_rate_metrics
-from tests.bench_fixed_rate import SCRIPT, free_port, k6_binary, run_k6, stdlib_server, stop
+from tests.support.k6 import SCRIPT, free_port, k6_binary, run_k6, stdlib_server, stop
 
 DATA = Path(__file__).parent / "data" / "k6"
 QUANTILES = ("min", "p50", "p90", "p99", "p99.9", "max")

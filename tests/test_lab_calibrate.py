@@ -6,11 +6,10 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab, run_folders
+from tests.conftest import REPO
+from tests.support.lab import LAB, lab, run_folders
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 TEMPLATE = REPO / "tests" / "data" / "matrices" / "calibrate-e2e.yaml"
 

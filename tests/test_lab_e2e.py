@@ -7,10 +7,8 @@ it never touches a lab the user has up.
 """
 import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,12 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import (LAB, LAB_CMD, SUBNET, lab, run_folders,
+from tests.conftest import REPO
+from tests.support.lab import (LAB, LAB_CMD, SUBNET, lab, run_folders,
                                servers_on_host)
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 # The commit of grafana/k6's tag v1.1.0 (its "Release notes for v1.1.0").
 K6_V1_1_0_COMMIT = "0e3fb953be73a968cbbe7f98ba796515254f6ea4"

@@ -14,11 +14,10 @@ import yaml
 
 from analysis.instructions import PER_REQUEST
 from analysis.load import load_run
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab, run_folders
+from tests.conftest import REPO
+from tests.support.lab import LAB, lab, run_folders
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 MATRIX = REPO / "tests/data/matrices/instructions.yaml"
 

@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab, run_folders, servers_on_host
+from tests.conftest import REPO
+from tests.support.lab import LAB, lab, run_folders, servers_on_host
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 MATRIX = REPO / "tests" / "data" / "matrices" / "own-project.yaml"
 DJANGO = "django==5.2.19"

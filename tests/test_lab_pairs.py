@@ -24,11 +24,10 @@ import yaml
 
 from runner.lab.inventory import load_lab
 from runner.lab.targets import local as infra
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, LAB_CMD, lab, run_folders
+from tests.conftest import REPO
+from tests.support.lab import LAB, LAB_CMD, lab, run_folders
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 PAIRS = "pairs"
 MATRIX = REPO / "tests" / "data" / "matrices" / "pairs.yaml"

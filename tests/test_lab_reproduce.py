@@ -14,11 +14,10 @@ import time
 import pytest
 
 from analysis.compare_runs import AGREES, DISAGREES, compare_runs
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab, run_folders
+from tests.conftest import REPO
+from tests.support.lab import LAB, lab, run_folders
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 MATRIX = REPO / "tests" / "data" / "matrices" / "reproduce.yaml"
 SUMMARY = re.compile(r"(\d+) cells? agrees?, (\d+) disagree, (\d+) not judged, "

@@ -15,13 +15,12 @@ import pandas as pd
 import pytest
 
 from runner.lab.inventory import load_lab
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import (LAB, LAB_CMD, lab, run_folders,
+from tests.conftest import REPO
+from tests.support.lab import (LAB, LAB_CMD, lab, run_folders,
                                servers_on_host)
 from runner.session.session import SAMPLER_INTERVAL_S
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 MATRICES = REPO / "tests" / "data" / "matrices"
 PSUTIL_COLUMNS = {"server_cpu_percent", "server_rss_mb", "server_uss_mb", "server_threads",

@@ -18,11 +18,10 @@ from runner.lab import ssh
 from runner.lab.inventory import inventory_path, load_lab
 from runner.lab.targets import terraform
 from runner.lab.targets.static import recorded_hosts
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, lab
+from tests.conftest import REPO
+from tests.support.lab import LAB, lab
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 
 def machines(tmp_path) -> dict:

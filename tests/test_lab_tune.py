@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import lab_capable
-from tests.lab_helpers import LAB, lab
+from tests.support.lab import LAB, lab
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 RATE = Path("/proc/sys/kernel/perf_event_max_sample_rate")
 

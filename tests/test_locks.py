@@ -1,5 +1,4 @@
 """Locks: real `uv pip compile` against the package index, and the cache."""
-import subprocess
 
 import pytest
 

@@ -39,7 +39,7 @@ from analysis.load import load_run
 from analysis.report import _Facts
 from analysis.scenarios import wants_repetitions
 from analysis.verdicts import VERDICT_TITLE
-from tests.test_analysis import FROZEN, edit_manifest, edit_samples
+from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"
 SCENARIOS = DATA / "20261122T193656Z-scenarios-1221"

@@ -30,7 +30,7 @@ from runner.matrix.expand import load_matrix
 from runner.archive.reproduce import extract, reproduce
 from runner.matrix.locks import locks_of_run
 from runner.execute.run import NOT_ARCHIVED, cells_from_locks, with_aa_twins
-from tests.test_archive import rewrite
+from tests.support.runs import rewrite_archive as rewrite
 
 SOURCE = Path(__file__).parent / "data" / "runs" / "20261122T193656Z-scenarios-1221"
 RUN_ID = SOURCE.name

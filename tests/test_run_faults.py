@@ -3,7 +3,6 @@ what was measured (runner/execute/run.py, runner/core/errors.py)."""
 import errno
 import json
 import subprocess
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

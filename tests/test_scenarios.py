@@ -1,8 +1,6 @@
 """The scenario layer without a lab: traces cut to the window, memory per
 worker, the client saturation flag, scenario settings in matrix files, and
 the run's units and phases."""
-import json
-import textwrap
 from pathlib import Path
 
 import pytest

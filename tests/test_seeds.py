@@ -13,7 +13,7 @@ from analysis.seeds import (DIRECTION_ONLY, NOT_MEASURED, NOT_REPRODUCED, REPROD
 from runner.core.errors import LabError
 from runner.matrix.expand import load_matrix
 from runner.matrix.seeds import seed_matrices, seed_matrix
-from tests.test_analysis import edit_manifest, edit_samples, run_copy  # noqa: F401
+from tests.support.runs import edit_manifest, edit_samples
 
 BASE = {"interface": "wsgi", "workers": 1, "threads": 1, "python": "3.12", "django": "5.0.4",
         "asgiref": "3.8.1", "view": "drf", "scenario": "single-client", "variant": "keep-alive",

@@ -13,9 +13,9 @@ from runner.core.errors import LabError
 from runner.lab.inventory import inventory_path
 from runner.lab.targets.static import host_variables, target_vars
 from tests.conftest import REPO
-from tests.lab_helpers import lab
+from tests.support.lab import lab
 
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not found")
+pytestmark = [pytest.mark.integration, pytest.mark.needs("terraform")]
 
 
 def good_hosts(key: str) -> dict:

@@ -17,7 +17,7 @@ from runner.lab.host import tune_host as th
 
 EVERY = {"turbo", "irqbalance", "perf_event_max_sample_rate", "isolcpus", "nohz_full", "aslr",
          "swap", "power_supply"}
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="changing /proc/sys needs root")
+root_only = pytest.mark.root     # changing /proc/sys
 MEASURED = [os.cpu_count() - 1]     # as the local lab pins its server
 
 

@@ -17,11 +17,10 @@ import pandas as pd
 import pytest
 
 from runner.lab.targets import local as infra
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB_CMD, run_folders
+from tests.conftest import REPO
+from tests.support.lab import LAB_CMD, run_folders
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 LAB, SUBNET, SERVER = "uramp", "198.18.23.0/24", "198.18.23.11"
 STATE = REPO / ".lab" / LAB

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from runner.session import traces
-from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import Scenario, StepFailed
 from runner.scenarios.wrk_window import LATENCY_MODEL, wrk_window
 
 BUSY_CPU_S = 0.02   # CPU seconds in the window that make a process a worker
