@@ -111,21 +111,34 @@ def venv_bin(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lab_up():
     """The end-to-end lab, brought up once for every e2e test module and
-    torn down at the end, with a check that nothing of it is left."""
+    torn down at the end, with a check that nothing of it is left: no
+    namespace, no leftover, and none of the processes its hosts ran before
+    `lab down` (sshd, PostgreSQL and nginx once user-ramp has run)."""
     import subprocess
     import time
 
     from runner.lab.targets import local as infra
-    from tests.support.lab import LAB, SUBNET, lab, lab_processes
+    from tests.support.lab import LAB, SUBNET, lab, lab_processes, namespace_processes
     start = time.monotonic()
     lab("up", "--lab", LAB, "--subnet", SUBNET)
     up_seconds = time.monotonic() - start
     try:
         yield up_seconds
     finally:
+        before = namespace_processes()
         lab("down", "--lab", LAB, check=False)
         left = infra.leftovers(LAB)
         assert left == [], f"lab-down left: {left}"
         assert lab_processes() == []
+        alive = {pid: name for pid, name in before.items() if _alive(pid)}
+        assert alive == {}, f"processes of the lab's hosts still running after lab down: {alive}"
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert f"djlab-{LAB}-" not in netns
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"   # a reparented daemon may stay a zombie until pid 1 reaps it

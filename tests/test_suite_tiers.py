@@ -4,7 +4,6 @@ test`), and no test module imports another (shared code is tests/support/)."""
 import ast
 from pathlib import Path
 
-import pytest
 
 pytest_plugins = ["pytester"]
 

@@ -1,9 +1,10 @@
-"""user-ramp end to end on its own local lab (lab `uramp`, 198.18.23.0/24):
+"""user-ramp end to end on the shared e2e lab (tests/conftest.py's `lab_up`):
 the playbooks start PostgreSQL and nginx, Locust ramps 2 then 4 users
 through nginx to each app server and the votes land in PostgreSQL; when
 PostgreSQL cannot start, user-ramp fails with its log while io-mix in the
-same run still measures; `lab down` with both services running leaves no
-process, namespace, link or cgroup behind.
+same run still measures. (That `lab down` with both services running leaves
+no process behind is checked by the fixture's teardown, for every process
+of every host of the lab.)
 
 Runs the `lab` CLI as a user would. Traffic stays on the lab's own subnet.
 """
@@ -16,13 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.lab.targets import local as infra
+from runner.lab.inventory import load_lab
 from tests.conftest import REPO
-from tests.support.lab import LAB_CMD, run_folders
+from tests.support.lab import LAB, SUBNET, lab, run_folders
 
 pytestmark = pytest.mark.e2e
 
-LAB, SUBNET, SERVER = "uramp", "198.18.23.0/24", "198.18.23.11"
 STATE = REPO / ".lab" / LAB
 SERVER_ROOT = STATE / "hosts" / "server" / "root"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -46,56 +46,28 @@ scenarios:
 """
 
 
-def lab(*args, timeout=1200):
-    proc = subprocess.run(LAB_CMD + list(args), cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, f"lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-@pytest.fixture(scope="module")
-def uramp():
-    lab("up", "--lab", LAB, "--subnet", SUBNET)
-    try:
-        yield
-    finally:
-        subprocess.run(LAB_CMD + ["down", "--lab", LAB], cwd=REPO, capture_output=True, timeout=900)
-
-
 def run_matrix(tmp_path):
     matrix = tmp_path / "user-ramp-lab.yaml"
     matrix.write_text(textwrap.dedent(MATRIX))
     results = tmp_path / "results"
-    lab("run", str(matrix), "--lab", LAB, "--results", str(results))
+    lab("run", str(matrix), "--lab", LAB, "--results", str(results), timeout=1200)
     (run_dir,) = run_folders(results)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     return manifest, pd.read_parquet(run_dir / "results.parquet"), run_dir
 
 
-def netns_processes(name: str) -> dict[int, str]:
-    """pid -> command name of the processes in one of this lab's namespaces."""
-    out = subprocess.run(["ip", "netns", "pids", f"djlab-{LAB}-{name}"], capture_output=True,
-                         text=True).stdout.split()
-    found = {}
-    for pid in map(int, out):
-        try:
-            found[pid] = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            pass
-    return found
-
-
-def test_postgresql_that_cannot_start_fails_only_user_ramp(uramp, tmp_path):
+def test_postgresql_that_cannot_start_fails_only_user_ramp(lab_up, tmp_path):
     # Something else holds PostgreSQL's address and port on the server host
     # before the first configure, so the playbook cannot start it (as after a
     # crash or a port clash). `ip netns exec` execs python itself, so killing
     # this pid frees the port; the sleep bounds it, and `lab down` would end
     # it with the namespace.
+    server = load_lab(LAB).by_role("server").address
     squatter = subprocess.Popen(
         ["ip", "netns", "exec", f"djlab-{LAB}-server", "python3", "-c",
          "import socket, time; s = socket.socket(); "
          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-         f"s.bind(('{SERVER}', 5432)); s.listen(); time.sleep(900)"])
+         f"s.bind(('{server}', 5432)); s.listen(); time.sleep(900)"])
     try:
         time.sleep(1)
         manifest, df, run_dir = run_matrix(tmp_path)
@@ -115,7 +87,7 @@ def test_postgresql_that_cannot_start_fails_only_user_ramp(uramp, tmp_path):
     assert set(df["scenario"]) == {"io-mix"}
 
 
-def test_user_ramp_goes_through_nginx_to_postgresql(uramp, tmp_path):
+def test_user_ramp_goes_through_nginx_to_postgresql(lab_up, tmp_path):
     # The configure stage starts PostgreSQL again (the port is free now): the
     # setup error the last run left sends it through the playbook.
     manifest, df, run_dir = run_matrix(tmp_path)
@@ -144,18 +116,3 @@ def test_user_ramp_goes_through_nginx_to_postgresql(uramp, tmp_path):
     facts = json.loads((STATE / "facts" / "postgres-server.json").read_text())
     assert facts["version"].startswith("postgres (PostgreSQL) 15") and facts["trust_cidr"] == SUBNET
     assert not (SERVER_ROOT / "postgres" / "setup-error.txt").exists()
-
-
-def test_lab_down_leaves_no_postgresql_or_nginx(uramp):
-    services = {pid: name for pid, name in netns_processes("server").items()
-                if name in ("postgres", "nginx")}
-    assert "postgres" in services.values() and "nginx" in services.values(), services
-    lab("down", "--lab", LAB)
-    alive = [pid for pid in services if Path(f"/proc/{pid}").exists()
-             and Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"]
-    assert alive == [], {pid: services[pid] for pid in alive}
-    assert infra.leftovers(LAB) == []
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"djlab-{LAB}-" not in netns
-    assert not SERVER_ROOT.exists()
-

@@ -47,3 +47,17 @@ def servers_on_host(host: str) -> list[int]:
         if any(name in cmdline for name in (b"gunicorn", b"uvicorn", b"labproject")):
             found.append(int(pid))
     return found
+
+
+def namespace_processes() -> dict[int, str]:
+    """pid -> command name of every process in this lab's namespaces."""
+    found = {}
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    for ns in (n for n in names if n.startswith(f"djlab-{LAB}-")):
+        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                  text=True).stdout.split():
+            try:
+                found[int(pid)] = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                pass
+    return found
