@@ -12,7 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.integration]
 
 RUNNER_SIDE = '''
 """[toy] a scenario made by the test: one variant per size."""

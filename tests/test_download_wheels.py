@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = [pytest.mark.network]
 
 SCRIPT = REPO / "playbooks" / "roles" / "lab_wheelhouse" / "files" / "download_wheels.py"
 PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3"

@@ -14,7 +14,6 @@ import pytest
 from runner.tools import hey
 
 HEY = shutil.which("hey")
-needs_hey = pytest.mark.skipif(HEY is None, reason="hey is not installed (make setup installs it)")
 SLEEP_S = 0.02
 
 
@@ -61,7 +60,8 @@ def run_hey(argv):
     return subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
 
 
-@needs_hey
+@pytest.mark.integration
+@pytest.mark.needs("hey")
 def test_a_fixed_sleep_shows_in_hey_s_figures(slow_server):
     out = run_hey(hey.command(slow_server + "/", 4, requests=200, timeout_s=5))
     result = hey.parse(out)
@@ -78,7 +78,8 @@ def test_a_fixed_sleep_shows_in_hey_s_figures(slow_server):
     assert all(round(v, 4) == v for v in result.percentiles_s.values())
 
 
-@needs_hey
+@pytest.mark.integration
+@pytest.mark.needs("hey")
 def test_non_2xx_answers_are_counted_apart(slow_server):
     result = hey.parse(run_hey(hey.command(slow_server + "/missing", 1, requests=5, timeout_s=5)))
     assert result.status_codes == {404: 5} and result.non_2xx == 5
@@ -86,7 +87,8 @@ def test_non_2xx_answers_are_counted_apart(slow_server):
     assert 99 not in result.percentiles_s and 0 not in result.percentiles_s
 
 
-@needs_hey
+@pytest.mark.integration
+@pytest.mark.needs("hey")
 def test_transport_errors_are_not_latency_samples():
     with socket.socket() as s:             # a port where nothing listens
         s.bind(("127.0.0.1", 0))

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = [pytest.mark.network]
+
 SCRIPT = REPO / "playbooks" / "roles" / "lab_server" / "files" / "install_envs.py"
 PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3"
 UV = str(Path(sys.executable).parent / "uv")

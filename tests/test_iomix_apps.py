@@ -46,6 +46,8 @@ import rawapp  # noqa: E402  (lab_app is not a package; the servers import it th
 from rawapp import asgi as raw_asgi  # noqa: E402
 from rawapp import wsgi as raw_wsgi  # noqa: E402
 
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+
 
 def _call_wsgi(path: str, query: str = ""):
     seen = {}

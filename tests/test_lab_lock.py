@@ -11,6 +11,8 @@ from runner.core.errors import LabError
 from runner.lab import lock
 from tests.conftest import REPO
 
+pytestmark = [pytest.mark.integration]
+
 LAB_CMD = [str(REPO / ".venv" / "bin" / "lab")]
 
 

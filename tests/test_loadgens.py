@@ -10,10 +10,14 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "runner" / "session" / "host" / "loadgens.py"
 sys.path.insert(0, str(SCRIPT.parent))
 import loadgens  # noqa: E402
+
+pytestmark = [pytest.mark.integration]
 
 MODINFO = (b"path\tgo.k6.io/k6\nmod\tgo.k6.io/k6\tv1.1.0\t\n"
            b"build\t-trimpath=true\nbuild\tCGO_ENABLED=0\n"

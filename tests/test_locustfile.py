@@ -23,6 +23,8 @@ import pytest
 
 from runner.scenarios.user_ramp import locust
 
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "runner" / "scenarios" / "user_ramp" / "host" / "locustfile.py"
 INSTALL_TIMEOUT_S = 300

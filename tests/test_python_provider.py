@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.needs("ansible-playbook")]
+
 REPO = Path(__file__).resolve().parent.parent
 PLAY = Path(__file__).parent / "data" / "python_provider" / "play.yml"
 ROLES = REPO / "playbooks" / "roles"

@@ -6,7 +6,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from runner.session import health
+
+pytestmark = [pytest.mark.integration]
 
 SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "session" / "host" / "sampler.py"
 BUSY = "import time\nt=time.time()\nwhile time.time()-t < 1.5: pass\n"

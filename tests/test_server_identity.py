@@ -13,6 +13,8 @@ import pytest
 from runner.core.errors import StepFailed
 from runner.session import server
 
+pytestmark = [pytest.mark.integration]
+
 
 class LocalConn:
     """What prove_identity needs of a Fabric connection, on this machine."""

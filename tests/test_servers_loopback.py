@@ -54,6 +54,8 @@ def recording(self):
 BaseDatabaseWrapper.ensure_connection = recording
 django.setup()
 from django.test import AsyncClient, Client
+
+pytestmark = [pytest.mark.integration, pytest.mark.network]
 paths = json.loads(sys.argv[1])
 out = {}
 client = Client()
