@@ -8,6 +8,8 @@ from runner.matrix import compat
 from runner.matrix.locks import parse_lock, requirements_for, resolve_cells, resolve_matrix
 from runner.matrix.expand import load_matrix
 
+pytestmark = [pytest.mark.network]   # resolution asks the package index (uv pip compile)
+
 
 def test_requirements_pin_exactly_what_the_cell_needs():
     m = load_matrix("matrices/demo.yaml")
