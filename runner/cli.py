@@ -321,7 +321,7 @@ def seeds(lab: str = LabOpt, full: bool = FullOpt,
           results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
     """Run every seed's matrix in turn; write results/seeds-<time>.md, one
     published-vs-measured section per seed, and print each seed's verdict."""
-    from analysis.seeds import seeds_summary
+    from analysis import seeds_summary
     from runner.matrix.seeds import seed_matrices
 
     def go():
@@ -348,7 +348,7 @@ def seeds(lab: str = LabOpt, full: bool = FullOpt,
 
 def _check_claims() -> None:
     """Refuse to start a long run when the claims file does not load."""
-    from analysis.seeds import load_claims
+    from analysis import load_claims
     try:
         load_claims()
     except ValueError as exc:
@@ -370,7 +370,7 @@ def calibrate(lab: str = LabOpt,
               blocks_per_trial: int = typer.Option(4, help="Blocks per trial of the paired test."),
               results: Path = typer.Option(REPO_ROOT / "results", help="Folder of run folders.")):
     """Plant known costs next to A/A twins; write calibration.json (what this lab resolves)."""
-    from analysis.calibration import closing_line, write_calibration
+    from analysis import closing_line, write_calibration
     from runner.execute.calibrate import calibrate as run_calibration
 
     def go():
@@ -391,7 +391,7 @@ def calibrate(lab: str = LabOpt,
 
 def _print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
-    from analysis.html_report import write_reports
+    from analysis import write_reports
     try:
         markdown, html, tables = write_reports(run_dir)
     except ValueError as exc:   # the analysis names the file or field at fault
@@ -466,7 +466,7 @@ def compare_cmd(run_a: Path = typer.Argument(..., metavar="RUN_A"),
                                                         "(never over an existing file).")):
     """Compare two run folders cell by cell: do RUN_B's figures agree with RUN_A's
     within their 95 % intervals, and what differs in their environments."""
-    from analysis.compare_runs import compare_runs
+    from analysis import compare_runs
 
     def go():
         if out is not None and (out.exists() or out.is_symlink()):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import load_run, load_runs
-from analysis.stats import cell_stats
-from analysis.summary import cell_medians
+from analysis.runs.load import load_run, load_runs
+from analysis.stats.bootstrap import cell_stats
+from analysis.stats.summary import cell_medians
 from tests.test_analysis import FROZEN, RUN_ID, edit_manifest, edit_samples
 
 SECOND = "20250102T120000Z-frozen"

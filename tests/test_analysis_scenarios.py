@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.formatting import markdown_table
-from analysis.load import load_run, load_runs
-from analysis.report import FAILED_TITLE, build_report, console_tables
-from analysis.stats import client_saturation, compare, not_compared
-from analysis.summary import GROUP_COLUMNS, KEYS, NO_BASELINE, cell_medians
-from analysis.verdicts import VERDICT_TITLE, WARNINGS_TITLE
-from analysis.version_pivot import pivots
+from analysis.render.formatting import markdown_table
+from analysis.runs.load import load_run, load_runs
+from analysis.report.markdown import FAILED_TITLE, build_report, console_tables
+from analysis.stats.bootstrap import client_saturation, compare, not_compared
+from analysis.stats.summary import GROUP_COLUMNS, KEYS, NO_BASELINE, cell_medians
+from analysis.render.verdicts import VERDICT_TITLE, WARNINGS_TITLE
+from analysis.questions.version_pivot import pivots
 from tests.test_analysis import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"

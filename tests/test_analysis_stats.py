@@ -1,4 +1,4 @@
-"""analysis.stats on hand-built sample frames whose answer is known.
+"""analysis.stats.bootstrap on hand-built sample frames whose answer is known.
 
 Each frame holds a few cells with chosen per-repetition values, e.g. a
 baseline at p50 1.0/1.1/1.2 ms and an ASGI cell at 2.0/2.1/2.2 ms: clearly
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import load_run
-from analysis.stats import (
+from analysis.runs.load import load_run
+from analysis.stats.bootstrap import (
     CV_WARN,
     FASTER,
     MIN_EFFECT,
@@ -28,7 +28,7 @@ from analysis.stats import (
     not_compared,
     stability_warnings,
 )
-from analysis.summary import cell_medians
+from analysis.stats.summary import cell_medians
 from tests.test_analysis import FROZEN
 
 BASE = "gunicorn-sync"

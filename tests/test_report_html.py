@@ -1,4 +1,4 @@
-"""report.html (analysis/html_report.py, figures of analysis/plots.py).
+"""report.html (analysis/report/html.py, figures of analysis/render/plots.py).
 
 Rendered for the small frozen runs of tests/data/runs/ (each copied to
 tmp_path first: the frozen folders are never written), plus a copy of the
@@ -33,12 +33,12 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageStat
 
-from analysis import plots
-from analysis.html_report import FIGURES, HTML_NAME, build_html, write_html_report
-from analysis.load import load_run
-from analysis.report import _Facts
+from analysis.render import plots
+from analysis.report.html import FIGURES, HTML_NAME, build_html, write_html_report
+from analysis.runs.load import load_run
+from analysis.report.markdown import _Facts
 from analysis.scenarios import wants_repetitions
-from analysis.verdicts import VERDICT_TITLE
+from analysis.render.verdicts import VERDICT_TITLE
 from tests.test_analysis import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"
@@ -337,7 +337,7 @@ def test_a_run_with_many_cells_pools_each_servers_cells(run, monkeypatch):
     cells), and say so; the ratio figure keeps every comparison."""
     folder = run("two-djangos")
     few = build_html(folder)
-    monkeypatch.setattr("analysis.plots.MAX_CELLS", 2)
+    monkeypatch.setattr("analysis.render.plots.MAX_CELLS", 2)
     many = build_html(folder)
     assert "each server stands for all its cells" in many
     assert "each server stands for all its cells" not in few

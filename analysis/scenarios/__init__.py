@@ -8,7 +8,7 @@ import importlib
 import pkgutil
 
 from analysis.scenarios.base import DEFAULT_HEADLINE, FigureSpec, ScenarioReport
-from analysis.sections import Section, _comparisons, _generic
+from analysis.render.sections import Section, _comparisons, _generic
 
 __all__ = ["REPORTS", "FigureSpec", "ScenarioReport", "figure_specs", "headline_metrics",
            "scenario_order", "scenario_sections", "wants_repetitions"]

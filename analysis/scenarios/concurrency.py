@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import formatting as fmt
-from analysis.plots import _figure, _plain_log, _row_label, _title, _yerr, latency_model
+from analysis.render import formatting as fmt
+from analysis.render.plots import _figure, _plain_log, _row_label, _title, _yerr, latency_model
 from analysis.scenarios.base import FigureSpec, ScenarioReport
-from analysis.sections import CI_TEXT, Section, _baseline_first, _saturated_count, _with_ci, cell_title
-from analysis.summary import variant_rank
+from analysis.render.sections import CI_TEXT, Section, _baseline_first, _saturated_count, _with_ci, cell_title
+from analysis.stats.summary import variant_rank
 
 LEVEL = re.compile(r"c=(\d+)$")
 

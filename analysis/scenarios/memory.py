@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import formatting as fmt
-from analysis.plots import _figure, _row_label, _title, latency_model
+from analysis.render import formatting as fmt
+from analysis.render.plots import _figure, _row_label, _title, latency_model
 from analysis.scenarios.base import FigureSpec, ScenarioReport
-from analysis.sections import Section, _baseline_first, _ids
+from analysis.render.sections import Section, _baseline_first, _ids
 
 _MB = lambda v: fmt.num(v, 1)  # noqa: E731
 MEMORY_COLUMNS = [

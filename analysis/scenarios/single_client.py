@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import formatting as fmt
+from analysis.render import formatting as fmt
 from analysis.scenarios.base import ScenarioReport
-from analysis.sections import MEDIAN_COLUMNS, Section, _baseline_first, _ids, _with_ci
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS
+from analysis.render.sections import MEDIAN_COLUMNS, Section, _baseline_first, _ids, _with_ci
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS
 
 
 def section(facts, scenario: str, rows: pd.DataFrame) -> Section:

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.plots import _figure, _row_label, _title, latency_model
+from analysis.render.plots import _figure, _row_label, _title, latency_model
 from analysis.scenarios.base import FigureSpec, ScenarioReport
 
 FAILURE = re.compile(r"failure_pct@(\d+)$")

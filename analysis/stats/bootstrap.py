@@ -1,6 +1,6 @@
 """Intervals, stability warnings and verdicts over repetitions.
 
-Pure functions over sample frames (as :func:`analysis.load.load_runs`
+Pure functions over sample frames (as :func:`analysis.runs.load.load_runs`
 returns them): no I/O. The unit of replication is the repetition: each
 repetition's value of a metric (one wrk window, see
 ``summary.per_repetition``) is one observation, and every interval below is
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
-from analysis.saturation import client_saturation, saturation_text
-from analysis.summary import (
+from analysis.runs.saturation import client_saturation, saturation_text
+from analysis.stats.summary import (
     CELL_COLUMNS,
     KEYS,
     REPETITION_KEYS,

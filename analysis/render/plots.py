@@ -1,7 +1,7 @@
 """The figures of report.html, drawn with matplotlib's Agg canvas.
 
 One function per figure. Each takes frames the report has already computed
-(``_Facts`` attributes of analysis/report.py: ``medians``, ``ci``,
+(``_Facts`` attributes of analysis/report/markdown.py: ``medians``, ``ci``,
 ``compared``; and per-repetition values from :func:`repetitions`) and
 returns a :class:`matplotlib.figure.Figure`, or None when the run holds no
 data for it, so a report never shows an empty plot. Figures are made with
@@ -24,9 +24,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analysis.load import DEFAULT_VARIANT
+from analysis.runs.load import DEFAULT_VARIANT
 
-from analysis.summary import per_repetition, variant_rank
+from analysis.stats.summary import per_repetition, variant_rank
 
 LATENCY = {"latency_p50": ("p50", "o", "tab:blue"), "latency_p90": ("p90", "s", "tab:orange"),
            "latency_p99": ("p99", "^", "tab:red")}

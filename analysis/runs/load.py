@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.instructions import with_per_request
+from analysis.runs.instructions import with_per_request
 from runner.core.model import (
     DEFAULT_VARIANT,
     MANIFEST_NAME,
@@ -36,6 +36,12 @@ from runner.core.model import (
     SAMPLES_NAME,
     read_manifest,
 )
+
+# One measured thing: a cell under one variant of one scenario (e.g.
+# concurrency "c=16"). Its repetitions are the observations.
+KEYS = ["cell_id", "scenario", "variant"]
+# What identifies one repetition; run_id too, since a frame may hold several runs.
+REPETITION_KEYS = ["run_id", "repetition"]
 
 # The manifest schemas this module understands; a newer manifest may mean
 # fields moved, so it is refused rather than reported under wrong assumptions.

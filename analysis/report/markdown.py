@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis import paired
-from analysis.anomalies import anomalies, anomaly_lines
-from analysis.seeds import TITLE as SEEDS_TITLE
-from analysis.seeds import (display_table, load_claims, published_vs_measured, section_lines,
+from analysis.render import formatting as fmt
+from analysis.stats import paired
+from analysis.questions.anomalies import anomalies, anomaly_lines
+from analysis.questions.seeds import TITLE as SEEDS_TITLE
+from analysis.questions.seeds import (display_table, load_claims, published_vs_measured, section_lines,
                             seed_of, size_of)
-from analysis.attribution import attribution, attribution_lines, attribution_table, missing_views
-from analysis.attribution import TITLE as ATTRIBUTION_TITLE
-from analysis.load import DEFAULT_VARIANT, load_run
+from analysis.questions.attribution import attribution, attribution_lines, attribution_table, missing_views
+from analysis.questions.attribution import TITLE as ATTRIBUTION_TITLE
+from analysis.runs.load import DEFAULT_VARIANT, load_run
 from analysis.scenarios import scenario_order, scenario_sections
-from analysis import tails
-from analysis.health import health_check
-from analysis.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
-from analysis.stats import (
+from analysis.stats import tails
+from analysis.runs.health import health_check
+from analysis.runs.saturation import CLIENT_CPU_SATURATED, client_saturation, saturation_text
+from analysis.stats.bootstrap import (
     STABILITY_METRICS,
     aa_controls,
     cell_stats,
@@ -38,8 +38,8 @@ from analysis.stats import (
     not_compared,
     stability_warnings,
 )
-from analysis.summary import CELL_COLUMNS, KEYS, cell_medians, variant_rank
-from analysis.verdicts import (
+from analysis.stats.summary import CELL_COLUMNS, KEYS, cell_medians, variant_rank
+from analysis.render.verdicts import (
     CONTROL_TITLE,
     VERDICT_TITLE,
     WARNINGS_TITLE,
@@ -175,7 +175,7 @@ def render_markdown(facts: "_Facts") -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write ``<run_dir>/report.md`` and return its path (report.html too:
-    see analysis.html_report.write_reports)."""
+    see analysis.report.html.write_reports)."""
     folder = Path(run_dir).resolve()
     return write_file(folder, REPORT_NAME, build_report(folder))
 

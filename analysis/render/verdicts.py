@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.saturation import CLIENT_CPU_SATURATED
-from analysis.stats import (
+from analysis.render import formatting as fmt
+from analysis.runs.saturation import CLIENT_CPU_SATURATED
+from analysis.stats.bootstrap import (
     CONFIDENCE,
     CV_WARN,
     FASTER,

@@ -1,11 +1,11 @@
 """Render one run folder as a single, self-contained report.html.
 
-The same facts as report.md (``_Facts`` of analysis/report.py, computed
+The same facts as report.md (``_Facts`` of analysis/report/markdown.py, computed
 once), in this order: title and status, the anomaly flags, the verdicts in
 plain words and the overhead attribution (the markdown report.md has there:
 anomalies.py's, verdicts.py's ``verdict_section`` and attribution.py's
 lines, rendered by the small converter below), the figures of
-analysis/plots.py as PNG images embedded in base64 ``data:`` URLs, how the
+analysis/render/plots.py as PNG images embedded in base64 ``data:`` URLs, how the
 run was measured, every other table of ``_Facts.tables`` (each scenario's
 with its intro and captions, then any other, then the failed cells with
 their reasons) and the checks.
@@ -26,12 +26,13 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from analysis import plots, seeds
-from analysis.formatting import TEXT_COLUMNS
-from analysis.attribution import TITLE as ATTRIBUTION_TITLE
-from analysis.load import load_run
+from analysis.questions import seeds
+from analysis.render import plots
+from analysis.render.formatting import TEXT_COLUMNS
+from analysis.questions.attribution import TITLE as ATTRIBUTION_TITLE
+from analysis.runs.load import load_run
 from analysis.scenarios import FigureSpec, figure_specs, scenario_order, wants_repetitions
-from analysis.report import (
+from analysis.report.markdown import (
     ANOMALIES_TITLE,
     FAILED_INTRO,
     FAILED_TITLE,
@@ -43,7 +44,7 @@ from analysis.report import (
     top_lines,
     write_file,
 )
-from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
+from analysis.render.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
 
 HTML_NAME = "report.html"
 DPI = 100

@@ -3,7 +3,7 @@ shows this lab can resolve: calibration.json in the run folder.
 
 The run measured, in randomized complete blocks, `spin-0` (the baseline)
 and one `spin-<µs>` cell per planted cost, every cell with an A/A twin. From
-the single-client p50 of each block (analysis/paired.py):
+the single-client p50 of each block (analysis/stats/paired.py):
 
 - **A/A pairs**: each cell against its twin. `aa_halfwidth_pct` is the half
   width of the 95 % interval of the baseline's A/A ratio over all blocks: the
@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import paired
-from analysis.load import load_run
+from analysis.stats import paired
+from analysis.runs.load import load_run
 from runner.core.files import write_atomic
 from runner.core.model import CALIBRATION_NAME, CALIBRATION_PLAN_NAME
 

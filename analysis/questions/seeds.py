@@ -7,7 +7,7 @@ cell, and for a comparison the other side as overrides of the cell). Every
 cell of the run that matches is judged on its own, so a full-size run that
 sweeps versions gives one row per version combination.
 
-The verdicts, from bootstrap intervals over repetitions (analysis.stats):
+The verdicts, from bootstrap intervals over repetitions (analysis.stats.bootstrap):
 
 - value: the median's interval overlaps the published band (the figure, or
   its range; a figure the write-up gives as approximate, "~1 ms", is read as
@@ -39,14 +39,14 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from analysis import formatting as fmt
-from analysis.load import load_run
-from analysis.stats import (MIN_EFFECT, difference_interval, median_interval, ratio_interval,
+from analysis.render import formatting as fmt
+from analysis.runs.load import load_run
+from analysis.stats.bootstrap import (MIN_EFFECT, difference_interval, median_interval, ratio_interval,
                             twin_sets)
-from analysis.summary import per_repetition
+from analysis.stats.summary import per_repetition
 from runner.core.model import CELL_COLUMNS
 
-CLAIMS_FILE = Path(__file__).resolve().parents[1] / "matrices" / "seeds" / "claims.yaml"
+CLAIMS_FILE = Path(__file__).resolve().parents[2] / "matrices" / "seeds" / "claims.yaml"
 # A seed's matrices are named seed-<id> (default size) and seed-<id>-full.
 SEED_RUN = re.compile(r"seed-(\d{3})(-full)?")
 APPROX = 0.25   # "~1 ms", "about 15 ms": read as ±25 %

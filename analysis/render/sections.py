@@ -6,7 +6,7 @@ generic table of medians per cell, variant and metric, so a scenario this
 module does not know is still shown rather than silently dropped. Every
 section ends with its comparisons with the WSGI baseline, where it has any.
 
-The builders read a report's ``_Facts`` (analysis/report.py): ``medians``,
+The builders read a report's ``_Facts`` (analysis/report/markdown.py): ``medians``,
 ``ci``, ``compared``, ``unmatched``, ``saturated_reps``, ``baseline``,
 ``units`` and ``metric_order``; numbers become strings through formatting.py only.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS
-from analysis.summary import CELL_COLUMNS, GROUP_COLUMNS, KEYS, variant_rank
+from analysis.render import formatting as fmt
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS
+from analysis.stats.summary import CELL_COLUMNS, GROUP_COLUMNS, KEYS, variant_rank
 
 
 @dataclass
