@@ -33,11 +33,11 @@ from analysis.stats.bootstrap import (
     cell_stats,
     client_saturation,
     compare,
-    decide,
     not_compared,
     stability_warnings,
 )
 from analysis.stats.summary import asgi_vs_wsgi, cell_medians, unmatched_cells
+from analysis.stats.verdict import bootstrap_rule as decide
 
 __all__ = [
     "load_run",

@@ -16,18 +16,15 @@ import pytest
 from analysis.runs.load import load_run
 from analysis.stats.bootstrap import (
     CV_WARN,
-    FASTER,
-    MIN_EFFECT,
-    NOT_SIGNIFICANT,
-    SLOWER,
     aa_controls,
     cell_stats,
     client_saturation,
     compare,
-    decide,
     not_compared,
     stability_warnings,
 )
+from analysis.stats.verdict import FASTER, MIN_EFFECT, NOT_SIGNIFICANT, SLOWER
+from analysis.stats.verdict import bootstrap_rule as decide
 from analysis.stats.summary import cell_medians
 from tests.test_analysis import FROZEN
 

@@ -60,10 +60,10 @@ from analysis.runs.load import load_run
 from analysis.scenarios import headline_metrics
 from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS, cell_stats
 from analysis.stats.summary import CELL_COLUMNS, variant_rank
+from analysis.stats.verdict import AGREES, DISAGREES, NOT_JUDGED, runs_agree
 from runner.core.model import is_aa_twin
 
 
-AGREES, DISAGREES, NOT_JUDGED = "agrees", "disagrees", "not judged"
 ONLY_A, ONLY_B, FAILED = "only in A", "only in B", "failed"
 
 # Sample-table columns that are not coordinates of a cell.
@@ -331,7 +331,7 @@ def _judge(x: dict | None, y: dict | None) -> tuple[str, str]:
     if any(fmt.is_missing(v) for v in (x["ci_low"], x["ci_high"], y["ci_low"], y["ci_high"])):
         return NOT_JUDGED, (f"{x['repetitions']} and {y['repetitions']} repetitions: no"
                             f" interval below {MIN_REPETITIONS}")
-    if x["ci_low"] <= y["ci_high"] and y["ci_low"] <= x["ci_high"]:
+    if runs_agree(x["ci_low"], x["ci_high"], y["ci_low"], y["ci_high"]):
         return AGREES, ""
     return DISAGREES, f"B/A {_ratio(x, y):.3f}, the intervals do not overlap"
 

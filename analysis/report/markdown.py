@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.render import formatting as fmt
-from analysis.stats import paired
+from analysis.stats import paired, verdict
 from analysis.questions.anomalies import anomalies, anomaly_lines
 from analysis.questions.seeds import TITLE as SEEDS_TITLE
 from analysis.questions.seeds import (display_table, load_claims, published_vs_measured, section_lines,
@@ -140,7 +140,7 @@ def top_lines(facts: "_Facts", published: bool = True) -> list[str]:
     lines = list(facts.published_lines) if published else []
     lines += [f"## {ANOMALIES_TITLE}", "", *anomaly_lines(facts.anomalies)]
     lines += verdict_section(facts.baseline, facts.tables, facts.show_scenario,
-                             facts.unjudged)
+                             facts.unjudged, facts.design)
     if facts.paired is not None:
         lines += paired.lines(facts.paired)
     lines += tails.lines(facts.tails)
@@ -217,15 +217,16 @@ class _Facts:
         self.saturation = client_saturation(samples)
         self.saturated_reps = {tuple(r[c] for c in KEYS): len(r["saturated"])
                                for r in self.saturation.to_dict("records")}
-        self.compared = _by_scenario(compare(samples, self.baseline, self.saturation,
-                                             self.medians))
+        compared = _by_scenario(compare(samples, self.baseline, self.saturation,
+                                        self.medians))
         self.unmatched = not_compared(samples, self.baseline, self.medians)
         self.controls = aa_controls(samples)
         # Runs measured in blocks: each pair judged on its within-block ratios.
-        in_blocks = (manifest.get("protocol") or {}).get("design") == paired.BLOCKS_DESIGN
-        self.paired = (paired.paired_verdicts(samples, paired.pairs_of(self.compared,
-                                                                       self.controls))
-                       if in_blocks else None)
+        self.design = verdict.design_of(manifest)
+        self.paired = (paired.paired_verdicts(samples, paired.pairs_of(compared, self.controls))
+                       if self.design == verdict.BLOCKS else None)
+        # One verdict per pair, the design's: the paired one for a run in blocks.
+        self.compared = verdict.of_design(compared, self.paired)
         self.cells = manifest.get("cells") or []
         self.warnings = stability_warnings(self.stats, self.cells, self.saturation)
         firsts = samples.drop_duplicates("metric")
