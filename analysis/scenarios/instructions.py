@@ -10,7 +10,7 @@ import pandas as pd
 from analysis.render import formatting as fmt
 from analysis.runs.instructions import PER_REQUEST, per_request_name
 from analysis.scenarios.base import ScenarioReport
-from analysis.render.sections import Section
+from analysis.scenarios.facts import Section
 from analysis.stats.steps import THRESHOLD, axis_changes
 from analysis.stats.summary import CELL_COLUMNS
 
