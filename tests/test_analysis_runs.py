@@ -93,3 +93,17 @@ def test_same_run_twice_is_refused(tmp_path: Path):
 def test_no_folder_is_an_error():
     with pytest.raises(ValueError, match="no run folder"):
         load_runs([])
+
+
+def test_read_schema_gathers_what_old_manifests_spell_differently():
+    from analysis.runs.schema import read_schema
+
+    old = read_schema({"schema_version": 1, "protocol": {"latency_model": "wrk (open)"},
+                       "hosts": {"server": {"cpus": "1"}, "client": {"cpus": "0"}}})
+    assert old.scenarios is None and old.latency_models == {} and not old.raw_latencies
+    assert old.wrk_ran() and old.hosts["server"] == {"cpus": "1"}
+    new = read_schema({"schema_version": 3, "protocol": {
+        "scenarios": {"memory": {}}, "latency_models": {"memory": "k6 (closed)"}},
+        "hosts": {"a": {"role": "server", "cpus": "1"}}})
+    assert new.raw_latencies and not new.wrk_ran() and new.latency_model is None
+    assert new.hosts == {"server": {"role": "server", "cpus": "1"}, "client": {}}

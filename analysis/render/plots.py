@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from analysis.runs.load import DEFAULT_VARIANT
+from analysis.runs.schema import read_schema
 
 from analysis.stats.summary import per_repetition, variant_rank
 
@@ -80,10 +81,10 @@ def cell_labels(medians: pd.DataFrame, varying: set[str]) -> dict[str, str]:
 def latency_model(manifest: dict, scenario: str, variants=()) -> str | None:
     """The manifest's latency model of ``scenario`` (per variant where one
     has its own, like "single-client close"), shortened for a title."""
-    protocol = manifest.get("protocol") or {}
-    models = protocol.get("latency_models") or {}
+    schema = read_schema(manifest)
+    models = schema.latency_models
     if not models:
-        return _short(protocol["latency_model"]) if protocol.get("latency_model") else None
+        return _short(schema.latency_model) if schema.latency_model else None
     found = {v: models.get(f"{scenario} {v}") or models.get(scenario) for v in variants or [""]}
     distinct = {_short(m) for m in found.values() if m}
     if len(distinct) <= 1:

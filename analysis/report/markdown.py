@@ -24,9 +24,9 @@ from analysis.render import formatting as fmt
 from analysis.render.verdicts import verdict_section
 from analysis.scenarios.facts import ANOMALIES_TITLE, FAILED_TITLE, Facts
 from analysis.runs.load import load_run
+from analysis.runs.schema import read_schema
 from analysis.stats import paired, tails
 from runner.core.files import write_atomic
-from runner.core.model import RAW_LATENCY_SINCE
 
 __all__ = ["ANOMALIES_TITLE", "FAILED_INTRO", "FAILED_TITLE", "REPORT_NAME", "Facts",
            "build_report", "console_tables", "head_lines", "render_markdown", "top_lines",
@@ -58,7 +58,7 @@ def head_lines(facts: Facts) -> list[str]:
         f" · WSGI baseline `{facts.baseline}`",
         "",
     ]
-    if manifest.get("schema_version", RAW_LATENCY_SINCE) < RAW_LATENCY_SINCE and wrk_ran(manifest):
+    if not read_schema(manifest).raw_latencies and wrk_ran(manifest):
         lines += [
             "> **This run predates raw latencies**: its wrk figures include the synthetic"
             " samples wrk adds at the end of a run (its coordinated-omission correction),"
@@ -101,9 +101,7 @@ def tuning_lines(manifest: dict) -> list[str]:
 
 def wrk_ran(manifest: dict) -> bool:
     """Whether any scenario of the run measured with wrk (its latency model says so)."""
-    models = (manifest.get("protocol") or {}).get("latency_models") or {}
-    legacy = (manifest.get("protocol") or {}).get("latency_model") or ""
-    return any(str(m).startswith("wrk") for m in [*models.values(), legacy])
+    return read_schema(manifest).wrk_ran()
 
 
 def top_lines(facts: Facts, published: bool = True) -> list[str]:
@@ -174,10 +172,11 @@ def console_tables(run_dir: str | Path) -> list[tuple[str, pd.DataFrame]]:
 
 def _how_measured(manifest: dict) -> str:
     protocol = manifest.get("protocol") or {}
-    scenarios = protocol.get("scenarios")
+    schema = read_schema(manifest)
+    scenarios = schema.scenarios
     if scenarios is None:  # a run from before scenarios: one wrk set-up for all
         parts = [
-            f"Latency model: {protocol.get('latency_model', 'not recorded')}.",
+            f"Latency model: {schema.latency_model or 'not recorded'}.",
             "Each repetition of a cell warmed the server up for"
             f" {fmt.seconds(protocol.get('warmup_s'))} and then measured a"
             f" {fmt.seconds(protocol.get('duration_s'))} window;"
@@ -187,7 +186,7 @@ def _how_measured(manifest: dict) -> str:
             f" {protocol.get('threads', '?')} load-generator thread(s).",
         ]
     else:
-        models = protocol.get("latency_models") or {}
+        models = schema.latency_models
         parts = [
             "Each repetition of a cell, scenario and variant ran on a fresh server, warmed up"
             f" for {fmt.seconds(protocol.get('warmup_s'))}, then measured a"
@@ -204,7 +203,7 @@ def _how_measured(manifest: dict) -> str:
             "Latency models: not recorded.",
         ]
     for role in ("server", "client"):
-        host = _host(manifest.get("hosts") or {}, role)
+        host = schema.hosts[role]
         text = f"The {role} host ran on CPU set `{host.get('cpus', '?')}`"
         facts = host.get("facts") or {}
         cpu = _fact(facts, "cpu_model", "cpu_model_name", "model_name", "cpu")
@@ -220,13 +219,6 @@ def _params(params: dict) -> str:
         return "no parameters"
     return ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
                      for k, v in params.items())
-
-
-def _host(hosts: dict, role: str) -> dict:
-    """The host of ``role``: keyed by role (older runs) or carrying it."""
-    if role in hosts:
-        return hosts[role] or {}
-    return next((h for h in hosts.values() if isinstance(h, dict) and h.get("role") == role), {})
 
 
 def _fact(facts: dict, *names: str) -> str | None:

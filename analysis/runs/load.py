@@ -9,9 +9,10 @@ changed); the manifest is validated against it here. Reading older runs:
 - version 1: migrated on reading, in memory (the folder is never edited):
   samples without ``variant`` get "default" (each scenario then ran one
   way), samples without ``threads`` get 1 (one thread per worker, the only
-  setting before the threads axis). The report's "How this was measured"
-  reads version 1's ``protocol.latency_model/connections/threads`` in place
-  of version 2's ``protocol.scenarios/latency_models``.
+  setting before the threads axis). What else a reader must know of an old
+  manifest (no ``protocol.scenarios``, one ``latency_model``, latencies
+  before raw samples, hosts keyed by role) is read in one function,
+  schema.read_schema, which the report and the figures use.
 - any other version (a newer lab's, or a hand-edited file): refused with a
   message naming the file and the versions this code reads, rather than
   reported under assumptions that may be wrong.
