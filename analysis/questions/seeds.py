@@ -44,8 +44,8 @@ from analysis.render import formatting as fmt
 from analysis.runs.load import load_run
 from analysis.stats.bootstrap import difference_interval, median_interval, ratio_interval, twin_sets
 from analysis.stats.summary import per_repetition
-from analysis.stats.verdict import (DIRECTION_ONLY, EQUIVALENT, MIN_EFFECT, NOT_MEASURED,
-                                    NOT_REPRODUCED, REPRODUCED, UNDETERMINED, beyond,
+from analysis.stats.verdict import (DIRECTION_ONLY, MIN_EFFECT, NOT_MEASURED,
+                                    NOT_REPRODUCED, REPRODUCED, UNDETERMINED, claim_difference,
                                     claim_equivalent, claim_order, claim_overlap)
 from runner.core.model import CELL_COLUMNS
 
@@ -272,11 +272,7 @@ def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
     elif kind == "equivalent":
         verdict, note = claim_equivalent(claim.margin or MIN_EFFECT, point, low, high)
     else:
-        verdict, note = claim_overlap(point, low, high, _band(claim), n)
-        published = _middle(_band(claim))
-        if verdict == NOT_REPRODUCED and beyond(low, high, null, point) == \
-                np.sign(published - null):
-            verdict = DIRECTION_ONLY
+        verdict, note = claim_difference(point, low, high, _band(claim), n, null)
     return _row(measured, verdict, "", "; ".join(filter(None, [f"medians {sides}", note])),
                 numbers)
 

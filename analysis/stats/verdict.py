@@ -26,8 +26,8 @@ sentences, the scenario tables and the paired section all print the same
 word for a pair.
 
 The other judgements read intervals the same two ways: a seed's claim
-against a run (:func:`claim_overlap`, :func:`claim_order`,
-:func:`claim_equivalent`) and two runs' figures against each other
+against a run (:func:`claim_overlap`, :func:`claim_difference`,
+:func:`claim_order`, :func:`claim_equivalent`) and two runs' figures against each other
 (:func:`runs_agree`).
 
 Only the rules live here: the statistics they read (intervals, p-values)
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from runner.core.model import BLOCKS_DESIGN
@@ -159,6 +160,17 @@ def claim_overlap(point, low, high, band, n) -> tuple[str, str]:
         hit = band[0] <= point <= band[1]
         return (REPRODUCED if hit else NOT_REPRODUCED), f"point estimate only ({n} repetitions)"
     return (REPRODUCED if low <= band[1] and high >= band[0] else NOT_REPRODUCED), ""
+
+
+def claim_difference(point, low, high, band, n, null) -> tuple[str, str]:
+    """A difference or ratio claim: :func:`claim_overlap` with its band;
+    not reproduced but the interval excluding ``null`` (0 for a difference,
+    1 for a ratio) on the published side: reproduced in direction only."""
+    said, note = claim_overlap(point, low, high, band, n)
+    published = (band[0] + band[1]) / 2
+    if said == NOT_REPRODUCED and beyond(low, high, null, point) == np.sign(published - null):
+        said = DIRECTION_ONLY
+    return said, note
 
 
 def claim_order(direction, ratio, low, high) -> tuple[str, str]:
