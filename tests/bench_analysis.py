@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.load import load_run, load_runs
-from analysis.html_report import write_reports
-from analysis.report import write_report
+from analysis.runs.load import load_run, load_runs
+from analysis.report.html import write_reports
+from analysis.report.markdown import write_report
 
 SERVERS = [  # (server, interface, typical p50 ms)
     ("gunicorn-sync", "wsgi", 0.5),

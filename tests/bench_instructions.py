@@ -8,7 +8,7 @@ from a run of matrices/instructions-check.yaml:
    and their spread, (max - min) / median (target: <= 0.1 %).
 2. A planted cost: view loop-<n> runs a fixed Python loop n times; against
    loop-0 on the same server, its extra instructions as a share of a request,
-   and whether the lab's change-point detector (analysis/steps.py), given
+   and whether the lab's change-point detector (analysis/stats/steps.py), given
    the two cells' medians as a series, names the step (target: 1 % found).
 3. A/A: each twin against its cell through the same detector (target:
    nothing found).
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.instructions import PER_REQUEST
-from analysis.load import load_run
-from analysis.steps import THRESHOLD, change_points
+from analysis.runs.instructions import PER_REQUEST
+from analysis.runs.load import load_run
+from analysis.stats.steps import THRESHOLD, change_points
 from runner.core.model import AA_SUFFIX
 from runner.catalog.views import SIZED_NAME
 

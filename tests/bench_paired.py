@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import paired
+from analysis.stats import paired
 from tests.support.simulate import RNG_SEED, simulate
 
 

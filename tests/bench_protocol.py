@@ -7,7 +7,7 @@
 2. The observer effect: single-client p50 of a measured window (both
    samplers, the window's bookkeeping) vs plain wrk on the same fresh uvicorn
    server (DRF view), in blocks of one window each, order alternating; the
-   paired log ratio's mean and 95 % t-interval (analysis/paired.py).
+   paired log ratio's mean and 95 % t-interval (analysis/stats/paired.py).
 3. The load generator's capacity against the server's peak: wrk at 64
    connections against the raw WSGI and ASGI apps (no Django) on one worker;
    capacity = requests/s divided by wrk's share of its cores.
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import paired
+from analysis.stats import paired
 
 from runner import REPO_ROOT
 

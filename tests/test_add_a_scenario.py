@@ -46,7 +46,7 @@ class Toy(Scenario):
 ANALYSIS_SIDE = '''
 """toy in the report: a section of its own, headline toy_metric."""
 from analysis.scenarios.base import ScenarioReport
-from analysis.sections import Section
+from analysis.scenarios.facts import Section
 
 
 def section(facts, scenario, rows):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import load_run
-from analysis.report import build_report, console_tables, write_report
-from analysis.summary import NO_BASELINE, asgi_vs_wsgi, cell_medians, unmatched_cells
+from analysis.runs.load import load_run
+from analysis.report.markdown import build_report, console_tables, write_report
+from analysis.stats.summary import NO_BASELINE, asgi_vs_wsgi, cell_medians, unmatched_cells
 from tests.support.runs import FROZEN, RUN_ID, edit_manifest, edit_samples
 
 BASELINE = "gunicorn-sync"
@@ -350,7 +350,7 @@ PREDATES = "This run predates raw latencies"
 
 
 def test_a_run_before_raw_latencies_says_so_when_it_measured_with_wrk(run_copy: Path):
-    from analysis.report import build_report
+    from analysis.report.markdown import build_report
     assert PREDATES in build_report(run_copy)              # version 1, wrk
     edit_manifest(run_copy, lambda m: m.update(schema_version=3))
     assert PREDATES not in build_report(run_copy)          # raw latencies

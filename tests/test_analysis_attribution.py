@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from analysis.anomalies import anomalies, anomaly_lines
-from analysis.attribution import attribution, attribution_lines, missing_views
-from analysis.report import build_report
-from analysis.summary import cell_medians
+from analysis.questions.anomalies import anomalies, anomaly_lines
+from analysis.questions.attribution import attribution, attribution_lines, missing_views
+from analysis.report.markdown import build_report
+from analysis.stats.summary import cell_medians
 from tests.support.frames import cell, frame
 from tests.support.runs import FROZEN, RUN_ID
 

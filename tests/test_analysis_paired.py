@@ -1,4 +1,4 @@
-"""analysis/paired.py: paired within-block log ratios. Intervals whose
+"""analysis/stats/paired.py: paired within-block log ratios. Intervals whose
 coverage is checked by simulation, A/A pairs, planted effects, equivalence
 at ±5 %, drift that cancels, and pairing by block from a sample table."""
 from __future__ import annotations
@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import paired
+from analysis.stats import paired
 from tests.support.simulate import RNG_SEED, simulate
+
 
 def test_the_interval_covers_the_true_ratio_95_percent_of_the_time():
     rng = np.random.default_rng(RNG_SEED)
@@ -98,7 +99,7 @@ def test_the_report_shows_the_paired_section_only_for_a_run_in_blocks(tmp_path):
     import shutil
     from pathlib import Path
 
-    from analysis.report import build_report
+    from analysis.report.markdown import build_report
     frozen = Path(__file__).parent / "data" / "runs" / "20261122T193656Z-scenarios-1221"
     run = tmp_path / frozen.name
     shutil.copytree(frozen, run)

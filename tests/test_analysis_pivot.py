@@ -1,6 +1,6 @@
-from analysis.load import load_run
-from analysis.summary import asgi_vs_wsgi, cell_medians
-from analysis.version_pivot import main, pivots
+from analysis.runs.load import load_run
+from analysis.stats.summary import asgi_vs_wsgi, cell_medians
+from analysis.questions.version_pivot import main, pivots
 
 FROZEN = "tests/data/runs/20250101T120000Z-frozen"
 

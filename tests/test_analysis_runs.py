@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import load_run, load_runs
-from analysis.stats import cell_stats
-from analysis.summary import cell_medians
+from analysis.runs.load import load_run, load_runs
+from analysis.stats.bootstrap import cell_stats
+from analysis.stats.summary import cell_medians
 from tests.support.runs import FROZEN, RUN_ID, edit_manifest, edit_samples
 
 SECOND = "20250102T120000Z-frozen"
@@ -93,3 +93,17 @@ def test_same_run_twice_is_refused(tmp_path: Path):
 def test_no_folder_is_an_error():
     with pytest.raises(ValueError, match="no run folder"):
         load_runs([])
+
+
+def test_read_schema_gathers_what_old_manifests_spell_differently():
+    from analysis.runs.schema import read_schema
+
+    old = read_schema({"schema_version": 1, "protocol": {"latency_model": "wrk (open)"},
+                       "hosts": {"server": {"cpus": "1"}, "client": {"cpus": "0"}}})
+    assert old.scenarios is None and old.latency_models == {} and not old.raw_latencies
+    assert old.wrk_ran() and old.hosts["server"] == {"cpus": "1"}
+    new = read_schema({"schema_version": 3, "protocol": {
+        "scenarios": {"memory": {}}, "latency_models": {"memory": "k6 (closed)"}},
+        "hosts": {"a": {"role": "server", "cpus": "1"}}})
+    assert new.raw_latencies and not new.wrk_ran() and new.latency_model is None
+    assert new.hosts == {"server": {"role": "server", "cpus": "1"}, "client": {}}

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.formatting import markdown_table
-from analysis.load import load_run, load_runs
-from analysis.report import FAILED_TITLE, build_report, console_tables
-from analysis.stats import client_saturation, compare, not_compared
-from analysis.summary import GROUP_COLUMNS, KEYS, NO_BASELINE, cell_medians
-from analysis.verdicts import VERDICT_TITLE, WARNINGS_TITLE
-from analysis.version_pivot import pivots
+from analysis.render.formatting import markdown_table
+from analysis.runs.load import load_run, load_runs
+from analysis.report.markdown import FAILED_TITLE, build_report, console_tables
+from analysis.stats.bootstrap import client_saturation, compare, not_compared
+from analysis.stats.summary import GROUP_COLUMNS, KEYS, NO_BASELINE, cell_medians
+from analysis.render.verdicts import VERDICT_TITLE, WARNINGS_TITLE
+from analysis.questions.version_pivot import pivots
 from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"
@@ -410,3 +410,34 @@ def test_a_burst_flagged_window_shows_its_peak_share(copy):
     hot = client_saturation(samples)
     assert hot.iloc[0]["cpu_share"] == [0.95]
     assert "client CPU share 0.95" in build_report(run)
+
+
+# --------------------------------------------------------------------------
+# The scenario modules' interface (analysis/scenarios/facts.py)
+
+
+def test_no_scenario_module_imports_a_private_name():
+    import ast
+
+    import analysis.scenarios
+    folder = Path(analysis.scenarios.__file__).parent
+    private = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                private += [f"{path.name}: from {node.module} import {a.name}"
+                            for a in node.names if a.name.startswith("_")]
+    assert not private
+
+
+def test_facts_computes_a_property_when_first_asked_for():
+    from analysis.scenarios import facts as public
+
+    samples, manifest = load_run(SCENARIOS)
+    facts = public.Facts(samples, manifest)
+    assert not {"stats", "compared", "tables", "sections"} & set(vars(facts))
+    assert not facts.medians.empty
+    assert "medians" in vars(facts) and "stats" not in vars(facts)  # no bootstrap yet
+    assert facts.tables is facts.tables and "compared" in vars(facts)
+    for name in ("baseline_first", "with_ci", "ids", "new_figure", "figure_title"):
+        assert getattr(public, name).__doc__, name

@@ -1,4 +1,4 @@
-"""analysis.stats on hand-built sample frames whose answer is known.
+"""analysis.stats.bootstrap on hand-built sample frames whose answer is known.
 
 Each frame holds a few cells with chosen per-repetition values, e.g. a
 baseline at p50 1.0/1.1/1.2 ms and an ASGI cell at 2.0/2.1/2.2 ms: clearly
@@ -13,22 +13,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import load_run
-from analysis.stats import (
+from analysis.runs.load import load_run
+from analysis.stats.bootstrap import (
     CV_WARN,
-    FASTER,
-    MIN_EFFECT,
-    NOT_SIGNIFICANT,
-    SLOWER,
     aa_controls,
     cell_stats,
     client_saturation,
     compare,
-    decide,
     not_compared,
     stability_warnings,
 )
-from analysis.summary import cell_medians
+from analysis.stats.verdict import FASTER, MIN_EFFECT, NOT_SIGNIFICANT, SLOWER
+from analysis.stats.verdict import bootstrap_rule as decide
+from analysis.stats.summary import cell_medians
 from tests.support.frames import cell, frame
 from tests.support.runs import FROZEN
 

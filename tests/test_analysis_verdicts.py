@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.formatting import markdown_table
-from analysis.report import build_report, console_tables
-from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
+from analysis.render.formatting import markdown_table
+from analysis.report.markdown import build_report, console_tables
+from analysis.render.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
 from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 UVICORN = (

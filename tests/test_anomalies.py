@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.anomalies import anomalies, anomaly_lines
-from analysis.summary import cell_medians
+from analysis.questions.anomalies import anomalies, anomaly_lines
+from analysis.stats.summary import cell_medians
 from tests.support.frames import PINS, frame
 
 STEADY = {"p50": 1.9, "mean": 2.0, "p99": 4.0}

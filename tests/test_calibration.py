@@ -1,5 +1,5 @@
 """`lab calibrate`: planted sizes, the template's checks, and calibration.json
-computed from blocks whose true effects are known (analysis/calibration.py)."""
+computed from blocks whose true effects are known (analysis/questions/calibration.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import calibration
+from analysis.questions import calibration
 from runner.catalog.views import VIEWS, spin_us
 from runner.core.errors import LabError
 from runner.core.model import AA_SUFFIX, CALIBRATION_PLAN_NAME, MANIFEST_NAME, SAMPLES_NAME

@@ -1,4 +1,4 @@
-"""analysis/compare_runs.py and `lab compare`, on copies of the frozen run
+"""analysis/report/compare_runs.py and `lab compare`, on copies of the frozen run
 folder changed in one way each (the frozen folder itself is never written)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from analysis.compare_runs import (
+from analysis.report.compare_runs import (
     AGREES,
     DISAGREES,
     FAILED,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.instructions import PER_REQUEST
-from analysis.load import load_run
+from analysis.runs.instructions import PER_REQUEST
+from analysis.runs.load import load_run
 from tests.conftest import REPO
 from tests.support.lab import LAB, lab, run_folders
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from analysis.compare_runs import AGREES, DISAGREES, compare_runs
+from analysis.report.compare_runs import AGREES, DISAGREES, compare_runs
 from tests.conftest import REPO
 from tests.support.lab import LAB, lab, run_folders
 

@@ -23,7 +23,7 @@ def lint(folder: Path) -> subprocess.CompletedProcess:
 def test_the_tree_keeps_every_contract():
     out = lint(REPO)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "4 kept, 0 broken" in out.stdout
+    assert "5 kept, 0 broken" in out.stdout
 
 
 @pytest.mark.parametrize("module, line, broken", [
@@ -31,11 +31,18 @@ def test_the_tree_keeps_every_contract():
     ("runner/session/session.py", "from runner.execute import run", "layered"),
     # Scenarios must not know the matrix; it knows them.
     ("runner/scenarios/base.py", "from runner.matrix import expand", "layered"),
+    # An analysis room reaching up: statistics rendering, a reader asking a question.
+    ("analysis/stats/summary.py", "from analysis.render import formatting",
+     "analysis's rooms are layered"),
+    ("analysis/runs/load.py", "from analysis.questions import seeds",
+     "analysis's rooms are layered"),
+    ("analysis/scenarios/base.py", "from analysis.report import markdown",
+     "analysis's rooms are layered"),
     # The analysis reading the runner beyond its model, and through it Fabric.
-    ("analysis/load.py", "from runner.lab import ssh", "depends on nothing of the runner"),
+    ("analysis/runs/load.py", "from runner.lab import ssh", "depends on nothing of the runner"),
     ("runner/core/model.py", "import fabric", "import no Fabric"),
     # A cycle inside one room, hidden in a function.
-    ("analysis/stats.py", "def _hidden():\n    from analysis import report", "No import cycle"),
+    ("analysis/stats/bootstrap.py", "def _hidden():\n    from analysis import report", "No import cycle"),
 ])
 def test_a_planted_violation_breaks_its_contract(tmp_path, module, line, broken):
     for name in ("runner", "analysis"):

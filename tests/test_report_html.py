@@ -1,4 +1,4 @@
-"""report.html (analysis/html_report.py, figures of analysis/plots.py).
+"""report.html (analysis/report/html.py, figures of analysis/render/plots.py).
 
 Rendered for the small frozen runs of tests/data/runs/ (each copied to
 tmp_path first: the frozen folders are never written), plus a copy of the
@@ -33,12 +33,12 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageStat
 
-from analysis import plots
-from analysis.html_report import FIGURES, HTML_NAME, build_html, write_html_report
-from analysis.load import load_run
-from analysis.report import _Facts
+from analysis.render import plots
+from analysis.report.html import FIGURES, HTML_NAME, build_html, write_html_report
+from analysis.runs.load import load_run
+from analysis.scenarios.facts import Facts
 from analysis.scenarios import wants_repetitions
-from analysis.verdicts import VERDICT_TITLE
+from analysis.render.verdicts import VERDICT_TITLE
 from tests.support.runs import FROZEN, edit_manifest, edit_samples
 
 DATA = Path(__file__).parent / "data" / "runs"
@@ -158,7 +158,7 @@ def test_verdicts_come_before_the_first_figure(run):
     folder = run("scenarios")
     text = build_html(folder)
     samples, manifest = load_run(folder)
-    first = _Facts(samples, manifest).tables[VERDICT_TITLE]["finding"].iloc[0]
+    first = Facts(samples, manifest).tables[VERDICT_TITLE]["finding"].iloc[0]
     assert html.escape(first) in text
     assert (text.index("<h2>Verdict</h2>") < text.index(html.escape(first))
             < text.index("<figure") < text.index("<h2>Scenario: single-client</h2>"))
@@ -215,9 +215,9 @@ def test_written_atomically_for_everyone(run):
 # The figure functions
 
 
-def facts_of(folder: Path) -> tuple[_Facts, pd.DataFrame, dict]:
+def facts_of(folder: Path) -> tuple[Facts, pd.DataFrame, dict]:
     samples, manifest = load_run(folder)
-    facts = _Facts(samples, manifest)
+    facts = Facts(samples, manifest)
     return (facts, plots.repetitions(samples, wants_repetitions),
             plots.cell_labels(facts.medians, facts.varying))
 
@@ -337,13 +337,13 @@ def test_a_run_with_many_cells_pools_each_servers_cells(run, monkeypatch):
     cells), and say so; the ratio figure keeps every comparison."""
     folder = run("two-djangos")
     few = build_html(folder)
-    monkeypatch.setattr("analysis.plots.MAX_CELLS", 2)
+    monkeypatch.setattr("analysis.render.plots.MAX_CELLS", 2)
     many = build_html(folder)
     assert "each server stands for all its cells" in many
     assert "each server stands for all its cells" not in few
     assert set(figure_ids(many)) == set(figure_ids(few)) == EXPECTED["two-djangos"]
     samples, manifest = load_run(folder)
-    facts = _Facts(samples, manifest)
+    facts = Facts(samples, manifest)
     medians, reps, labels = plots.pooled_by_server(facts.medians, plots.repetitions(samples, wants_repetitions))
     assert set(labels) == {f"server:{s}" for s in samples["server"].unique()}
     assert labels["server:uvicorn"] == "uvicorn (all 2 cells)"

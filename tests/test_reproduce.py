@@ -19,7 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from analysis.compare_runs import AGREES
+from analysis.report.compare_runs import AGREES
 from runner.archive import reproduce as reproduce_mod
 from runner import ui
 from runner.archive.pack import pack, verify

@@ -1,4 +1,4 @@
-"""Published vs measured (analysis/seeds.py): the verdict rules on samples
+"""Published vs measured (analysis/questions/seeds.py): the verdict rules on samples
 whose answer is known, the claims file against the seeds' matrices, and
 finding a seed's matrix."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.seeds import (DIRECTION_ONLY, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED,
+from analysis.questions.seeds import (DIRECTION_ONLY, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED,
                             UNDETERMINED, Claim, load_claims, published_vs_measured,
                             seed_of, seed_verdict)
 from runner.core.errors import LabError
@@ -158,7 +158,7 @@ def test_a_seed_runs_report_opens_with_its_published_vs_measured_table(run_copy)
     """The frozen run, relabelled as seed 000's (its gunicorn-sync cell as the
     seed's 4-worker DRF cell, mean 1.1 ms): the report's first section sets
     the write-up's "avg ~ 1ms" beside it."""
-    from analysis.report import build_report
+    from analysis.report.markdown import build_report
     run = run_copy
     edit_manifest(run, lambda m: m.update(matrix_name="seed-000"))
 
@@ -183,7 +183,7 @@ def test_a_seed_runs_report_opens_with_its_published_vs_measured_table(run_copy)
 def test_the_figure_places_each_claim_where_its_numbers_say(run_copy):
     """Value claims land at the lab's figure over theirs; order claims at the
     measured ratio; claims the lab does not measure are left out."""
-    from analysis.seeds import figure
+    from analysis.questions.seeds import figure
 
     frame = samples({"gunicorn-sync/4": [2.0, 2.1, 2.05], "gunicorn-uvicorn/4": [6.0, 6.1, 6.2]})
     order = claim(id="000-o", kind="order", published=None,

@@ -1,4 +1,4 @@
-"""Change points along a version axis (analysis/steps.py), on planted steps:
+"""Change points along a version axis (analysis/stats/steps.py), on planted steps:
 series of releases with the instrument's own repeatability as noise (0.1 %),
 a step of 1 % planted where the test says, and none where it does not."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.steps import THRESHOLD, axis_changes, change_points, release_key
+from analysis.stats.steps import THRESHOLD, axis_changes, change_points, release_key
 
 LEVEL = 1_800_000.0     # instructions per request, about a DRF request's
 NOISE = 0.001

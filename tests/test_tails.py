@@ -1,4 +1,4 @@
-"""analysis/tails.py: tails from windows' histograms pooled per cell, with
+"""analysis/stats/tails.py: tails from windows' histograms pooled per cell, with
 wrk's percentile rule, checked against answers computed by hand."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from analysis import tails
+from analysis.stats import tails
 from runner.tools import wrk
 
 

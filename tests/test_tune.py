@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import tuning_lines
+from analysis.report.markdown import tuning_lines
 from runner.lab import tune
 from runner.lab.host import tune_host as th
 

@@ -69,7 +69,7 @@ def test_summaries_without_cpu_counters_give_no_health_figures():
 def test_the_report_names_each_disturbed_window_and_the_figure_that_crossed_the_line():
     import pandas as pd
 
-    from analysis.health import health_check
+    from analysis.runs.health import health_check
 
     cell = {"run_id": "r", "cell_id": "c1", "server": "uvicorn", "interface": "asgi",
             "workers": 1, "threads": 1, "python": "3.12", "django": "5.2.19",

@@ -1,14 +1,16 @@
 """The report's side of each scenario: one module per scenario, each with a
 `REPORT` (analysis/scenarios/base.py), found here by name. To add one: a
 module named after the scenario (user-ramp: user_ramp.py) with its REPORT;
-nothing else in the analysis changes. docs/design.md has the details."""
+nothing else in the analysis changes. A scenario module builds on facts.py
+(the run's public ``Facts`` and the helpers its tables and figures use) and
+imports no private name. docs/design.md has the details."""
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
 from analysis.scenarios.base import DEFAULT_HEADLINE, FigureSpec, ScenarioReport
-from analysis.sections import Section, _comparisons, _generic
+from analysis.render.sections import Section, comparisons, generic
 
 __all__ = ["REPORTS", "FigureSpec", "ScenarioReport", "figure_specs", "headline_metrics",
            "scenario_order", "scenario_sections", "wants_repetitions"]
@@ -17,7 +19,7 @@ __all__ = ["REPORTS", "FigureSpec", "ScenarioReport", "figure_specs", "headline_
 def _discover() -> dict[str, ScenarioReport]:
     found = {}
     for module in pkgutil.iter_modules(__path__):
-        if module.name == "base":
+        if module.name in ("base", "facts"):
             continue
         report = importlib.import_module(f"{__name__}.{module.name}").REPORT
         found[report.name] = report
@@ -40,9 +42,9 @@ def scenario_sections(facts) -> list[Section]:
     sections = []
     for scenario in scenario_order(facts.medians["scenario"]):
         rows = facts.medians[facts.medians["scenario"] == scenario]
-        build = getattr(REPORTS.get(scenario), "section", None) or _generic
+        build = getattr(REPORTS.get(scenario), "section", None) or generic
         section = build(facts, scenario, rows)
-        section.tables += _comparisons(facts, scenario)
+        section.tables += comparisons(facts, scenario)
         sections.append(section)
     return sections
 

@@ -8,11 +8,12 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import formatting as fmt
-from analysis.plots import _figure, _plain_log, _title, _yerr, latency_model
+from analysis.render import formatting as fmt
 from analysis.scenarios.base import FigureSpec, ScenarioReport
-from analysis.sections import CI_TEXT, Section, _baseline_first, _saturated_count, _with_ci, cell_title
-from analysis.summary import variant_rank
+from analysis.scenarios.facts import (CI_TEXT, Section, baseline_first, cell_title, error_bars,
+                                      figure_title, latency_model, new_figure, plain_log,
+                                      saturated_count, with_ci)
+from analysis.stats.summary import variant_rank
 
 LEVEL = re.compile(r"c=(\d+)$")
 
@@ -25,10 +26,10 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
         " `saturated` counts the repetitions whose load generator was saturated."
     )
     section = Section(scenario, intro)
-    frame = _with_ci(facts, rows, ("latency_p50", "latency_p99", "requests_per_s"))
-    frame = frame.assign(saturated=[_saturated_count(facts, r) for r in frame.to_dict("records")])
+    frame = with_ci(facts, rows, ("latency_p50", "latency_p99", "requests_per_s"))
+    frame = frame.assign(saturated=[saturated_count(facts, r) for r in frame.to_dict("records")])
     frame = frame.assign(_level=frame["variant"].map(variant_rank(frame["variant"])))
-    cells = _baseline_first(frame.drop_duplicates("cell_id"), facts.baseline, by_variant=False)
+    cells = baseline_first(frame.drop_duplicates("cell_id"), facts.baseline, by_variant=False)
     by_cell = dict(tuple(frame.sort_values("_level", kind="stable").groupby("cell_id", sort=False)))
     for cell in cells.to_dict("records"):
         section.tables.append((f"{scenario}: {cell_title(cell)}", "",
@@ -37,16 +38,16 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
 
 
 def _level_table(levels: pd.DataFrame) -> pd.DataFrame:
-    def with_ci(metric: str, decimals: int) -> list[str]:
+    def shown(metric: str, decimals: int) -> list[str]:
         return [f"{fmt.num(v, decimals)} {fmt.interval(b, decimals, missing='')}".strip()
                 for v, b in zip(levels[metric], levels[f"{metric} ci"])]
 
     return pd.DataFrame({
         "level": [fmt.text(v) for v in levels["variant"]],
         "reps": [fmt.num(v, 0) for v in levels["repetitions"]],
-        "p50 ms": with_ci("latency_p50", 3),
-        "p99 ms": with_ci("latency_p99", 3),
-        "req/s": with_ci("requests_per_s", 0),
+        "p50 ms": shown("latency_p50", 3),
+        "p99 ms": shown("latency_p99", 3),
+        "req/s": shown("requests_per_s", 0),
         "errors": [fmt.num(v, 0 if fmt.is_whole(v) else 1) for v in levels["errors"]],
         "server CPU %": [fmt.num(v, 1) for v in levels["server_cpu_percent"]],
         "saturated": list(levels["saturated"]),
@@ -62,7 +63,7 @@ def figure(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Fig
     if rows.empty:
         return None
     rows = rows.assign(level=rows["variant"].str.extract(LEVEL, expand=False).astype(int))
-    fig = _figure(4.6)
+    fig = new_figure(4.6)
     axes = fig.subplots(1, 2)
     panels = [("requests_per_s", "throughput (requests/s)", "linear"),
               ("latency_p99", "p99 latency (ms, log scale)", "log")]
@@ -70,12 +71,12 @@ def figure(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Fig
         for cell_id, cell in rows.sort_values("level").groupby("cell_id", sort=False):
             low, high = zip(*(ci.get((cell_id, "concurrency", v, metric), (math.nan,) * 3)[:2]
                               for v in cell["variant"]))
-            ax.errorbar(cell["level"], cell[metric], yerr=_yerr(cell[metric], low, high),
+            ax.errorbar(cell["level"], cell[metric], yerr=error_bars(cell[metric], low, high),
                         marker="o", capsize=3, label=labels.get(cell_id, cell_id))
         ax.set_xscale("log", base=2)
         ax.set_yscale(scale)
         if scale == "log":
-            _plain_log(ax.yaxis)
+            plain_log(ax.yaxis)
         levels = sorted(rows["level"].unique())
         ax.set_xticks(levels, [str(v) for v in levels])
         ax.set_xlabel("concurrent connections (wrk -c, log scale)")
@@ -83,7 +84,7 @@ def figure(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Fig
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylim(bottom=0)
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle(_title("Throughput and p99 latency vs concurrency (median, 95 % interval)",
+    fig.suptitle(figure_title("Throughput and p99 latency vs concurrency (median, 95 % interval)",
                         latency_model(manifest, "concurrency")), fontsize=10)
     return fig
 

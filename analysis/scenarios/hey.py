@@ -6,7 +6,7 @@ import pandas as pd
 
 from analysis.scenarios import concurrency
 from analysis.scenarios.base import ScenarioReport
-from analysis.sections import Section
+from analysis.scenarios.facts import Section
 
 INTRO = (
     "Closed-loop load with hey (seed 004's client), each number of workers (hey -c) on its own"

@@ -1,18 +1,18 @@
 """instructions in the report: instructions per request per cell (median
 over repetitions, their spread, the split by process and thread), each
 cell against its WSGI baseline, the releases at which the cost changes
-along each version axis (analysis/steps.py), and, where wall-clock
+along each version axis (analysis/stats/steps.py), and, where wall-clock
 single-client ran on the same cells, both instruments side by side."""
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.instructions import PER_REQUEST, per_request_name
+from analysis.render import formatting as fmt
+from analysis.runs.instructions import PER_REQUEST, per_request_name
 from analysis.scenarios.base import ScenarioReport
-from analysis.sections import Section
-from analysis.steps import THRESHOLD, axis_changes
-from analysis.summary import CELL_COLUMNS
+from analysis.scenarios.facts import Section
+from analysis.stats.steps import THRESHOLD, axis_changes
+from analysis.stats.summary import CELL_COLUMNS
 
 VALUE = per_request_name("instructions")
 # Coordinates that are not version axes: what a change is looked for within.
@@ -125,7 +125,7 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
         changes = axis_changes(cells, VALUE, axes, coords)
         caption = (f"Releases at which instructions per request change by {THRESHOLD:.1%} or"
                    " more along each version axis, among cells that differ only in that axis"
-                   " (ruptures' PELT over the release-ordered medians; analysis/steps.py)."
+                   " (ruptures' PELT over the release-ordered medians; analysis/stats/steps.py)."
                    f" Axes looked along: {', '.join(axes)}.")
         table = (fmt.display(changes, ["axis", "before", "after"],
                              [("change %", "change", lambda v: fmt.num(v * 100, 2, signed=True)),

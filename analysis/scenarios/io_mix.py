@@ -14,7 +14,7 @@ import sys
 
 import pandas as pd
 
-from analysis.load import load_run
+from analysis.runs.load import load_run
 from analysis.scenarios.base import ScenarioReport
 
 SCENARIO = "io-mix"

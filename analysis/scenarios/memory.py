@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import formatting as fmt
-from analysis.plots import _figure, _row_label, _title, latency_model
+from analysis.render import formatting as fmt
 from analysis.scenarios.base import FigureSpec, ScenarioReport
-from analysis.sections import Section, _baseline_first, _ids
+from analysis.scenarios.facts import (Section, baseline_first, figure_title, ids, latency_model,
+                                      new_figure, row_label)
 
 _MB = lambda v: fmt.num(v, 1)  # noqa: E731
 MEMORY_COLUMNS = [
@@ -36,9 +36,9 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
         " included). USS is what a process alone holds (what its exit would free); RSS also"
         " counts pages shared with its parent after fork."
     )
-    frame = _baseline_first(rows.reindex(columns=[*rows.columns, *[
+    frame = baseline_first(rows.reindex(columns=[*rows.columns, *[
         c for _, c, _ in MEMORY_COLUMNS if c not in rows.columns]]), facts.baseline)
-    table = fmt.display(frame, _ids(facts, scenario), MEMORY_COLUMNS)
+    table = fmt.display(frame, ids(facts, scenario), MEMORY_COLUMNS)
     return Section(scenario, intro, [(f"{scenario}: per cell", "", table)])
 
 
@@ -52,7 +52,7 @@ def figure(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
     if rows.empty:
         return None
     keys = list(dict.fromkeys(zip(rows["cell_id"], rows["variant"])))
-    fig = _figure(1.4 + 0.5 * len(keys) * len(present))
+    fig = new_figure(1.4 + 0.5 * len(keys) * len(present))
     ax = fig.subplots()
     height = 0.8 / len(present)
     for j, metric in enumerate(present):
@@ -66,13 +66,13 @@ def figure(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
                         & (reps["variant"] == v) & (reps["metric"] == metric)]["value"]
             ax.scatter(dots, [yi] * len(dots), color="black", s=10, zorder=3,
                        label="one repetition" if (j, yi) == (0, y[0]) else None)
-    ax.set_yticks(range(len(keys)), [_row_label(k, labels) for k in keys])
+    ax.set_yticks(range(len(keys)), [row_label(k, labels) for k in keys])
     ax.set_ylim(len(keys) - 0.5, -0.5)
     ax.set_xlabel("memory per worker after the load (MB; mean over workers)")
     ax.set_ylabel("cell [variant]")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title(_title("Memory per worker (RSS counts pages shared after fork, USS does not)",
+    ax.set_title(figure_title("Memory per worker (RSS counts pages shared after fork, USS does not)",
                         latency_model(manifest, "memory")), fontsize=10)
     return fig
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import formatting as fmt
+from analysis.render import formatting as fmt
 from analysis.scenarios.base import ScenarioReport
-from analysis.sections import MEDIAN_COLUMNS, Section, _baseline_first, _ids, _with_ci
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS
+from analysis.scenarios.facts import MEDIAN_COLUMNS, Section, baseline_first, ids, with_ci
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS
 
 
 def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
@@ -18,9 +18,9 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
         f" measured; `CI` is the {CONFIDENCE * 100:g} % bootstrap interval of the median (n/a"
         f" below {MIN_REPETITIONS} repetitions); `CV` is std/mean over repetitions."
     )
-    frame = _baseline_first(_with_ci(facts, rows, ("latency_p50", "requests_per_s")),
+    frame = baseline_first(with_ci(facts, rows, ("latency_p50", "requests_per_s")),
                             facts.baseline)
-    table = fmt.display(frame, _ids(facts, scenario), MEDIAN_COLUMNS)
+    table = fmt.display(frame, ids(facts, scenario), MEDIAN_COLUMNS)
     return Section(scenario, intro, [(f"{scenario}: median per cell", "", table)])
 
 

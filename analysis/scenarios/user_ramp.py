@@ -7,8 +7,8 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.plots import _figure, _row_label, _title, latency_model
 from analysis.scenarios.base import FigureSpec, ScenarioReport
+from analysis.scenarios.facts import figure_title, latency_model, new_figure, row_label
 
 FAILURE = re.compile(r"failure_pct@(\d+)$")
 
@@ -22,12 +22,12 @@ def figure(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
                    if FAILURE.match(c) and rows[c].notna().any())
     if rows.empty or not steps:
         return None
-    fig = _figure(4.4)
+    fig = new_figure(4.4)
     ax = fig.subplots()
     top = 0.0
     for k, r in enumerate(rows.to_dict("records")):
         points = [(u, r[c]) for u, c in steps if pd.notna(r[c])]
-        label = _row_label((r["cell_id"], r["variant"]), labels)
+        label = row_label((r["cell_id"], r["variant"]), labels)
         ax.plot(*zip(*points), marker="o", color=f"C{k}", label=label)
         for u, c in steps:
             dots = reps[(reps["cell_id"] == r["cell_id"]) & (reps["scenario"] == "user-ramp")
@@ -42,7 +42,7 @@ def figure(medians: pd.DataFrame, reps: pd.DataFrame, labels: dict,
     ax.set_ylabel("failed requests (% of requests in the step)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-    ax.set_title(_title("Failures vs users (line: median over repetitions; dots: repetitions)",
+    ax.set_title(figure_title("Failures vs users (line: median over repetitions; dots: repetitions)",
                         latency_model(manifest, "user-ramp")), fontsize=10)
     return fig
 

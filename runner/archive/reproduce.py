@@ -22,9 +22,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from analysis.compare_runs import compare_runs
-from analysis.html_report import write_reports
-from analysis.load import load_run
+from analysis import compare_runs, load_run, write_reports
 from runner import REPO_ROOT
 from runner.archive.pack import verify
 from runner.core.files import sha256_file

@@ -151,7 +151,7 @@ VIEWS: Views = Views({
         # The same two views under labproject.settings_bare: no middleware.
         # With raw below, they split a view's per-request cost into server,
         # Django handler, middleware and sync/async hand-off
-        # (analysis/attribution.py).
+        # (analysis/questions/attribution.py).
         View(
             name="sync-bare",
             path="/sync/",

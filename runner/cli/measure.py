@@ -66,7 +66,7 @@ def seeds(lab: str = LabOpt, full: bool = FullOpt,
           results: Path = ResultsOpt):
     """Run every seed's matrix in turn; write results/seeds-<time>.md, one
     published-vs-measured section per seed, and print each seed's verdict."""
-    from analysis.seeds import seeds_summary
+    from analysis import seeds_summary
     from runner.matrix.seeds import seed_matrices
 
     _check_claims()
@@ -91,7 +91,7 @@ def seeds(lab: str = LabOpt, full: bool = FullOpt,
 
 def _check_claims() -> None:
     """Refuse to start a long run when the claims file does not load."""
-    from analysis.seeds import load_claims
+    from analysis import load_claims
     with analysis_errors():
         load_claims()
 
@@ -110,7 +110,7 @@ def calibrate(lab: str = LabOpt,
               blocks_per_trial: int = typer.Option(4, help="Blocks per trial of the paired test."),
               results: Path = ResultsOpt):
     """Plant known costs next to A/A twins; write calibration.json (what this lab resolves)."""
-    from analysis.calibration import closing_line, write_calibration
+    from analysis import closing_line, write_calibration
     from runner.execute.calibrate import calibrate as run_calibration
 
     try:

@@ -16,7 +16,7 @@ from runner.core.errors import LabError
 
 def print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
-    from analysis.html_report import write_reports
+    from analysis import write_reports
     with analysis_errors(f"report of {run_dir}: "):   # the analysis names the file or field at fault
         markdown, html, tables = write_reports(run_dir)
     for title, frame in tables:
@@ -79,7 +79,7 @@ def compare_cmd(run_a: Path = typer.Argument(..., metavar="RUN_A"),
                                                         "(never over an existing file).")):
     """Compare two run folders cell by cell: do RUN_B's figures agree with RUN_A's
     within their 95 % intervals, and what differs in their environments."""
-    from analysis.compare_runs import compare_runs
+    from analysis import compare_runs
 
     if out is not None and (out.exists() or out.is_symlink()):
         raise LabError(f"{out} already exists, not overwriting it")

@@ -59,14 +59,14 @@ BLOCKS_DESIGN = "randomized complete blocks"
 MANIFEST_NAME = "manifest.json"
 SAMPLES_NAME = "results.parquet"
 MATRIX_NAME = "matrix.yaml"
-# lab calibrate (runner/execute/calibrate.py, analysis/calibration.py): what
+# lab calibrate (runner/execute/calibrate.py, analysis/questions/calibration.py): what
 # was planted, and what the lab found.
 CALIBRATION_PLAN_NAME = "calibration-plan.yaml"
 CALIBRATION_NAME = "calibration.json"
 LOCKS_DIR = "locks"
 RAW_DIR = "raw"
 # A wrk window's real latency samples, {"µs": count}, in its raw folder: the
-# report pools them per cell for tails (analysis/tails.py).
+# report pools them per cell for tails (analysis/stats/tails.py).
 LATENCY_HISTOGRAM_SUFFIX = "-latency-us.json"
 
 # A run's status, as manifest.json says it.

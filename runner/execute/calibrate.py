@@ -1,6 +1,6 @@
 """`lab calibrate`: plant known extra costs per request and run them, with
 A/A twins, in randomized complete blocks, so that the analysis
-(analysis/calibration.py) can say what this lab resolves on this machine.
+(analysis/questions/calibration.py) can say what this lab resolves on this machine.
 
 1. A pilot run measures the template's `spin-0` cell (lab_app's spin view
    holding the CPU 0 µs) for PILOT_REPETITIONS windows: its p50 sizes the

@@ -17,7 +17,7 @@ from runner.lab.inventory import Pair
 
 
 def comparison_group(cell) -> tuple:
-    """What the report matches a cell on (analysis/summary.py GROUP_COLUMNS)."""
+    """What the report matches a cell on (analysis/stats/summary.py GROUP_COLUMNS)."""
     s = cell.spec
     return (s.python, s.django, s.asgiref or "", s.view, s.extras)
 

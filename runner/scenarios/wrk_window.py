@@ -46,7 +46,7 @@ def wrk_window(session: Session, tag: str, path: str, seconds: float, connection
         raise StepFailed(str(exc)) from None
     if result.requests == 0:
         raise StepFailed(f"wrk completed no request in the measured window ({tag})")
-    # The window's real samples, for tails pooled over windows (analysis/tails.py).
+    # The window's real samples, for tails pooled over windows (analysis/stats/tails.py).
     write_atomic(session.local_dir / f"{tag}{LATENCY_HISTOGRAM_SUFFIX}",
                  json.dumps({str(k): v for k, v in sorted(result.histogram_us.items())}))
     lat = result.latency_ms

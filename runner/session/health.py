@@ -13,7 +13,7 @@ summaries (runner/session/host/sampler.py):
 
 A window beyond one of the thresholds below is flagged (`window_disturbed`)
 and the report names it with the figure that crossed the line
-(analysis/health.py). Interrupt time is recorded, not judged: serving the
+(analysis/runs/health.py). Interrupt time is recorded, not judged: serving the
 network is part of the work measured.
 """
 from __future__ import annotations

@@ -9,9 +9,10 @@ changed); the manifest is validated against it here. Reading older runs:
 - version 1: migrated on reading, in memory (the folder is never edited):
   samples without ``variant`` get "default" (each scenario then ran one
   way), samples without ``threads`` get 1 (one thread per worker, the only
-  setting before the threads axis). The report's "How this was measured"
-  reads version 1's ``protocol.latency_model/connections/threads`` in place
-  of version 2's ``protocol.scenarios/latency_models``.
+  setting before the threads axis). What else a reader must know of an old
+  manifest (no ``protocol.scenarios``, one ``latency_model``, latencies
+  before raw samples, hosts keyed by role) is read in one function,
+  schema.read_schema, which the report and the figures use.
 - any other version (a newer lab's, or a hand-edited file): refused with a
   message naming the file and the versions this code reads, rather than
   reported under assumptions that may be wrong.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.instructions import with_per_request
+from analysis.runs.instructions import with_per_request
 from runner.core.model import (
     DEFAULT_VARIANT,
     MANIFEST_NAME,
@@ -36,6 +37,12 @@ from runner.core.model import (
     SAMPLES_NAME,
     read_manifest,
 )
+
+# One measured thing: a cell under one variant of one scenario (e.g.
+# concurrency "c=16"). Its repetitions are the observations.
+KEYS = ["cell_id", "scenario", "variant"]
+# What identifies one repetition; run_id too, since a frame may hold several runs.
+REPETITION_KEYS = ["run_id", "repetition"]
 
 # The manifest schemas this module understands; a newer manifest may mean
 # fields moved, so it is refused rather than reported under wrong assumptions.

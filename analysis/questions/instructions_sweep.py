@@ -1,10 +1,10 @@
 """A version sweep's instructions per request, release by release:
 
-    .venv/bin/python -m analysis.instructions_sweep results/<run_id>
+    .venv/bin/python -m analysis.questions.instructions_sweep results/<run_id>
 
 per server a (python, django) x asgiref table of thousands of instructions
 per request (median over repetitions), and each ASGI server over the WSGI
-baseline in the same layout (analysis/instructions.py sweep_tables).
+baseline in the same layout (analysis/runs/instructions.py sweep_tables).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sys
 
 import pandas as pd
 
-from analysis.instructions import sweep_tables
-from analysis.load import load_run
+from analysis.runs.instructions import sweep_tables
+from analysis.runs.load import load_run
 
 
 def main(argv: list[str]) -> int:

@@ -29,9 +29,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS, N_RESAMPLES, SEED, twin_sets
-from analysis.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
+from analysis.render import formatting as fmt
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS, N_RESAMPLES, SEED, twin_sets
+from analysis.stats.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
 
 SCENARIO = "single-client"
 METRIC = "latency_p50"
@@ -175,7 +175,7 @@ def attribution_lines(frame: pd.DataFrame, missing: list[str]) -> list[str]:
                         f" {need} on an ASGI server and on the WSGI baseline, under the same"
                         " conditions (see `matrices/attribution.yaml`).", ""]
     lines += ["The single-client p50 difference between an ASGI server and the WSGI"
-              " baseline, split using cells of the same run (analysis/attribution.py says"
+              " baseline, split using cells of the same run (analysis/questions/attribution.py says"
               " how). The parts add up to the total; intervals are 95 % percentile"
               " bootstrap intervals over the repetitions of every cell used:", ""]
     lines += [f"- **{part}**: {what}" for part, what in _WHAT.items()] + [""]

@@ -1,12 +1,12 @@
 """Render one run folder as a single, self-contained report.html.
 
-The same facts as report.md (``_Facts`` of analysis/report.py, computed
+The same facts as report.md (``Facts`` of analysis/scenarios/facts.py, computed
 once), in this order: title and status, the anomaly flags, the verdicts in
 plain words and the overhead attribution (the markdown report.md has there:
 anomalies.py's, verdicts.py's ``verdict_section`` and attribution.py's
 lines, rendered by the small converter below), the figures of
-analysis/plots.py as PNG images embedded in base64 ``data:`` URLs, how the
-run was measured, every other table of ``_Facts.tables`` (each scenario's
+analysis/render/plots.py as PNG images embedded in base64 ``data:`` URLs, how the
+run was measured, every other table of ``Facts.tables`` (each scenario's
 with its intro and captions, then any other, then the failed cells with
 their reasons) and the checks.
 
@@ -26,24 +26,25 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from analysis import plots, seeds
-from analysis.formatting import TEXT_COLUMNS
-from analysis.attribution import TITLE as ATTRIBUTION_TITLE
-from analysis.load import load_run
+from analysis.questions import seeds
+from analysis.render import plots
+from analysis.render.formatting import TEXT_COLUMNS
+from analysis.questions.attribution import TITLE as ATTRIBUTION_TITLE
+from analysis.runs.load import load_run
 from analysis.scenarios import FigureSpec, figure_specs, scenario_order, wants_repetitions
-from analysis.report import (
+from analysis.report.markdown import (
     ANOMALIES_TITLE,
     FAILED_INTRO,
     FAILED_TITLE,
     REPORT_NAME,
-    _Facts,
+    Facts,
     _how_measured,
     head_lines,
     render_markdown,
     top_lines,
     write_file,
 )
-from analysis.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
+from analysis.render.verdicts import CONTROL_TITLE, VERDICT_TITLE, WARNINGS_TITLE
 
 HTML_NAME = "report.html"
 DPI = 100
@@ -84,10 +85,10 @@ blockquote { border-left: 4px solid #c33; margin: 1em 0; padding: .2em 1em; back
 def build_html(run_dir: str | Path) -> str:
     """Return report.html of the run folder ``run_dir`` as a string."""
     samples, manifest = load_run(run_dir)
-    return render_html(_Facts(samples, manifest, Path(run_dir).resolve()), samples)
+    return render_html(Facts(samples, manifest, Path(run_dir).resolve()), samples)
 
 
-def render_html(facts: _Facts, samples: pd.DataFrame) -> str:
+def render_html(facts: Facts, samples: pd.DataFrame) -> str:
     """report.html's text from the run's computed facts (and its samples, for
     the per-repetition figures)."""
     manifest = facts.manifest
@@ -124,7 +125,7 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path, list[tuple[str, pd.D
     ``report.console_tables`` gives), for the CLI to print (`lab report`)."""
     folder = Path(run_dir).resolve()
     samples, manifest = load_run(folder)
-    facts = _Facts(samples, manifest, folder)
+    facts = Facts(samples, manifest, folder)
     return (write_file(folder, REPORT_NAME, render_markdown(facts)),
             write_file(folder, HTML_NAME, render_html(facts, samples)),
             list(facts.tables.items()))
@@ -134,7 +135,7 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path, list[tuple[str, pd.D
 # Parts
 
 
-def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
+def _figures(facts: Facts, samples: pd.DataFrame) -> str:
     reps = plots.repetitions(samples, wants_repetitions)
     labels = plots.cell_labels(facts.medians, facts.varying)
     cells = facts.medians["cell_id"].nunique()
@@ -160,7 +161,7 @@ def _figures(facts: _Facts, samples: pd.DataFrame) -> str:
     return "\n".join(out) or "<p>No figure: this run has none of the data the figures show.</p>"
 
 
-def _published(facts: _Facts) -> str:
+def _published(facts: Facts) -> str:
     """A seed's run: its published-vs-measured table, then the same as a figure."""
     if facts.published is None:
         return ""
@@ -183,7 +184,7 @@ def png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _tables(facts: _Facts) -> str:
+def _tables(facts: Facts) -> str:
     """The tables of ``facts.tables`` not shown at the top, in their order:
     a scenario's under its heading and intro, with their captions."""
     placed = {title: (s, caption) for s in facts.sections for title, caption, _ in s.tables}

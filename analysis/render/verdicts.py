@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.saturation import CLIENT_CPU_SATURATED
-from analysis.stats import (
-    CONFIDENCE,
-    CV_WARN,
-    FASTER,
-    MIN_EFFECT,
-    MIN_REPETITIONS,
-    N_RESAMPLES,
-    SEED,
-    SLOWER,
-)
+from analysis.render import formatting as fmt
+from analysis.runs.saturation import CLIENT_CPU_SATURATED
+from analysis.stats.bootstrap import CONFIDENCE, CV_WARN, MIN_REPETITIONS, N_RESAMPLES, SEED
+from analysis.stats.paired import MIN_BLOCKS
+from analysis.stats.paired import TITLE as PAIRED_TITLE
+from analysis.stats.verdict import (BLOCKS, EQUIVALENT, FASTER, MIN_EFFECT, NOT_JUDGED,
+                                    NOT_SIGNIFICANT, SLOWER, UNDETERMINED)
 
 VERDICT_TITLE = "Verdict"
 WARNINGS_TITLE = "Stability warnings"
@@ -64,7 +59,9 @@ def finding(r, varying: set[str]) -> str:
         f" throughput ×{fmt.num(r.throughput_ratio, 3)}"
         f" {fmt.ci((r.throughput_ratio_low, r.throughput_ratio_high))}."
     )
-    text += f" Not significant: {r.why}." if r.why else ""
+    if r.why:   # why a comparison was not called slower or faster
+        said = "Not significant" if r.verdict == NOT_SIGNIFICANT else r.verdict.capitalize()
+        text += f" {said}: {r.why}."
     saturated = getattr(r, "saturated_client", "")
     if saturated:
         text += (f" This verdict rests on a saturated client ({saturated}): the figures may"
@@ -99,25 +96,15 @@ def control_table(controls: pd.DataFrame, id_columns: list[str]) -> pd.DataFrame
 
 
 def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenario: bool,
-                    unjudged: list[str] = ()) -> list[str]:
+                    unjudged: list[str] = (), design: str | None = None) -> list[str]:
     """The report's first section, from the display ``tables`` (those above,
     keyed by their titles; the control table only when the run has one).
-    ``unjudged``: scenarios measured without a p50 latency to judge."""
+    ``unjudged``: scenarios measured without a p50 latency to judge.
+    ``design``: the run's (verdict.design_of), which says which rule the
+    verdicts follow."""
     has_control = CONTROL_TITLE in tables
     floor = " and by more than the A/A noise floor" if has_control else ""
-    lines = [
-        f"## {VERDICT_TITLE}",
-        "",
-        "Each line compares a cell's median latency per request (p50) with its WSGI baseline"
-        f" (`{baseline}`), with a {CONFIDENCE * 100:g} % percentile bootstrap interval"
-        f" ({N_RESAMPLES} resamples of the repetitions, seed {SEED}). A cell is called"
-        f" **{SLOWER}** or **{FASTER}** only when the interval of the difference excludes 0"
-        f" and the p50 changes by at least {MIN_EFFECT * 100:g} %{floor}; otherwise there is"
-        " **no significant difference**. With 3 repetitions an interval is about the range"
-        f" of the repetitions: a rough bound, not a {CONFIDENCE * 100:g} % guarantee."
-        " A cell is only compared with the baseline's same scenario and variant.",
-        "",
-    ]
+    lines = [f"## {VERDICT_TITLE}", "", _rule_text(baseline, floor, design), ""]
     verdicts = tables[VERDICT_TITLE]
     if verdicts.empty:
         lines += ["No cell could be compared with a WSGI baseline (see each scenario's"
@@ -159,6 +146,30 @@ def verdict_section(baseline: str, tables: dict[str, pd.DataFrame], show_scenari
         f"- `{r.cell_id}` {r.server} ({r.interface}, {r.workers}w){where(r)}: {r.warning}"
         for r in warnings.itertuples()
     ] + [""]
+
+
+def _rule_text(baseline: str, floor: str, design: str | None) -> str:
+    """How the verdicts below were decided: the rule of the run's design."""
+    if design == BLOCKS:
+        return (
+            "Each line compares a cell's median latency per request (p50) with its WSGI"
+            f" baseline (`{baseline}`). The run was measured in blocks, so each verdict is the"
+            f" paired one (\"{PAIRED_TITLE}\" below): **{SLOWER}** or **{FASTER}** when the"
+            " ratio of the two cells' p50s within the same blocks differs from 1,"
+            f" **{EQUIVALENT}** within ±{MIN_EFFECT * 100:g} %, **{UNDETERMINED}** when the"
+            f" blocks show neither, **{NOT_JUDGED}** below {MIN_BLOCKS} blocks. The p50"
+            f" difference and the throughput ratio carry {CONFIDENCE * 100:g} % percentile"
+            f" bootstrap intervals ({N_RESAMPLES} resamples of the repetitions, seed {SEED})."
+            " A cell is only compared with the baseline's same scenario and variant.")
+    return (
+        "Each line compares a cell's median latency per request (p50) with its WSGI baseline"
+        f" (`{baseline}`), with a {CONFIDENCE * 100:g} % percentile bootstrap interval"
+        f" ({N_RESAMPLES} resamples of the repetitions, seed {SEED}). A cell is called"
+        f" **{SLOWER}** or **{FASTER}** only when the interval of the difference excludes 0"
+        f" and the p50 changes by at least {MIN_EFFECT * 100:g} %{floor}; otherwise there is"
+        f" **{NOT_SIGNIFICANT}**. With 3 repetitions an interval is about the range"
+        f" of the repetitions: a rough bound, not a {CONFIDENCE * 100:g} % guarantee."
+        " A cell is only compared with the baseline's same scenario and variant.")
 
 
 def _who(interface, server, workers, threads, varying: set[str]) -> str:

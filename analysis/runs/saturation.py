@@ -17,7 +17,8 @@ import math
 
 import pandas as pd
 
-from analysis.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
+from analysis.runs.load import KEYS, REPETITION_KEYS
+from runner.core.model import CELL_COLUMNS
 
 # Windows without the runner's flag: above this % of one core (wrk ran one
 # thread) the load generator is likely measuring itself.

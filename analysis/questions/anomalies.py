@@ -54,8 +54,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import twin_sets
-from analysis.summary import CELL_COLUMNS
+from analysis.stats.bootstrap import twin_sets
+from analysis.stats.summary import CELL_COLUMNS
 
 VERSION_AXES = ("python", "django", "asgiref")
 AXES = (*VERSION_AXES, "server", "workers", "threads")

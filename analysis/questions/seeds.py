@@ -7,11 +7,11 @@ cell, and for a comparison the other side as overrides of the cell). Every
 cell of the run that matches is judged on its own, so a full-size run that
 sweeps versions gives one row per version combination.
 
-The verdicts, from bootstrap intervals over repetitions (analysis.stats):
+The verdicts, from bootstrap intervals over repetitions (analysis.stats.bootstrap):
 
 - value: the median's interval overlaps the published band (the figure, or
   its range; a figure the write-up gives as approximate, "~1 ms", is read as
-  ±APPROX, an exact one as ±EXACT for rounding, unless the claim states its
+  ±APPROX, an exact one as ±MIN_EFFECT for rounding, unless the claim states its
   own `tolerance`) -> reproduced, else not;
 - difference / ratio: the interval of cell minus (over) the other side
   overlaps the band -> reproduced; excludes no-effect on the published side
@@ -24,7 +24,8 @@ The verdicts, from bootstrap intervals over repetitions (analysis.stats):
   (equivalent within the margin); wholly outside -> not reproduced.
 
 With fewer than MIN_REPETITIONS repetitions there is no interval and the
-point estimate alone is judged, which the row says.
+point estimate alone is judged, which the row says. The rules, the 5 %
+(MIN_EFFECT) and the words are analysis/stats/verdict.py's.
 """
 from __future__ import annotations
 
@@ -39,29 +40,23 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from analysis import formatting as fmt
-from analysis.load import load_run
-from analysis.stats import (MIN_EFFECT, difference_interval, median_interval, ratio_interval,
-                            twin_sets)
-from analysis.summary import per_repetition
+from analysis.render import formatting as fmt
+from analysis.runs.load import load_run
+from analysis.stats.bootstrap import difference_interval, median_interval, ratio_interval, twin_sets
+from analysis.stats.summary import per_repetition
+from analysis.stats.verdict import (DIRECTION_ONLY, MIN_EFFECT, NOT_MEASURED,
+                                    NOT_REPRODUCED, REPRODUCED, UNDETERMINED, claim_difference,
+                                    claim_equivalent, claim_order, claim_overlap)
 from runner.core.model import CELL_COLUMNS
 
-CLAIMS_FILE = Path(__file__).resolve().parents[1] / "matrices" / "seeds" / "claims.yaml"
+CLAIMS_FILE = Path(__file__).resolve().parents[2] / "matrices" / "seeds" / "claims.yaml"
 # A seed's matrices are named seed-<id> (default size) and seed-<id>-full.
 SEED_RUN = re.compile(r"seed-(\d{3})(-full)?")
 APPROX = 0.25   # "~1 ms", "about 15 ms": read as ±25 %
-EXACT = 0.05    # "15.04 s": rounding, and what the lab calls an effect (MIN_EFFECT)
 TITLE = "Published vs measured"
 # Each row's figures for the plot: the lab's statistic (value, difference or
 # ratio) with its interval, and the published band (NaN where there is none).
 NUMBERS = ["value", "low", "high", "band_low", "band_high"]
-
-REPRODUCED = "reproduced"
-DIRECTION_ONLY = "reproduced in direction only"
-NOT_REPRODUCED = "not reproduced"
-EQUIVALENT = "equivalent"   # "equivalent within ±5 %"
-UNDETERMINED = "undetermined"
-NOT_MEASURED = "not measured"
 
 
 class Measure(BaseModel):
@@ -92,7 +87,7 @@ class Claim(BaseModel):
     unit: str
     published: Union[float, list[float], None] = None
     approx: bool = False
-    margin: Optional[float] = None      # equivalence margin, as a fraction (default EXACT)
+    margin: Optional[float] = None      # equivalence margin, as a fraction (default MIN_EFFECT)
     tolerance: Optional[float] = None   # the published band's half width, in its unit
     # None: the lab cannot measure it (a comment says why); a list: the same
     # statement tested several ways (seed 002's closed and open loop).
@@ -253,7 +248,7 @@ def _value(claim: Claim, x: np.ndarray) -> dict:
     point, (low, high) = float(np.median(x)), median_interval(x)
     band = _band(claim)
     measured = f"{fmt.general(point)} {claim.unit} {_ci(low, high)}"
-    verdict, note = _overlap(point, low, high, band, len(x))
+    verdict, note = claim_overlap(point, low, high, band, len(x))
     if verdict == NOT_REPRODUCED and _middle(band):
         note = f"the lab measures ×{point / _middle(band):.2f} the published figure"
     return _row(measured, verdict, "", note, (point, low, high, *band))
@@ -273,57 +268,13 @@ def _compared(claim: Claim, m: Measure, x: np.ndarray, y: np.ndarray) -> dict:
     band = _band(claim) if kind in ("difference", "ratio") else (math.nan, math.nan)
     numbers = (point, low, high, *band)
     if kind == "order":
-        verdict, note = _order(m.direction, point, low, high)
+        verdict, note = claim_order(m.direction, point, low, high)
     elif kind == "equivalent":
-        verdict, note = _equivalent(claim.margin or EXACT, point, low, high)
+        verdict, note = claim_equivalent(claim.margin or MIN_EFFECT, point, low, high)
     else:
-        verdict, note = _overlap(point, low, high, _band(claim), n)
-        published = _middle(_band(claim))
-        if verdict == NOT_REPRODUCED and _beyond(low, high, null, point) == \
-                np.sign(published - null):
-            verdict = DIRECTION_ONLY
+        verdict, note = claim_difference(point, low, high, _band(claim), n, null)
     return _row(measured, verdict, "", "; ".join(filter(None, [f"medians {sides}", note])),
                 numbers)
-
-
-def _overlap(point, low, high, band, n) -> tuple[str, str]:
-    if math.isnan(low):   # too few repetitions for an interval: the point alone
-        hit = band[0] <= point <= band[1]
-        return (REPRODUCED if hit else NOT_REPRODUCED), f"point estimate only ({n} repetitions)"
-    return (REPRODUCED if low <= band[1] and high >= band[0] else NOT_REPRODUCED), ""
-
-
-def _order(direction, ratio, low, high) -> tuple[str, str]:
-    want = -1 if direction == "lower" else 1
-    side = _beyond(low, high, 1.0, ratio)
-    effect = abs(ratio - 1) >= MIN_EFFECT
-    if side == want and effect:
-        return REPRODUCED, ""
-    if side == -want and effect:
-        return NOT_REPRODUCED, "the opposite holds"
-    if _inside(low, high, ratio, MIN_EFFECT):
-        return NOT_REPRODUCED, f"{EQUIVALENT} within ±{MIN_EFFECT * 100:g} %"
-    return UNDETERMINED, "the interval straddles no effect"
-
-
-def _equivalent(margin, ratio, low, high) -> tuple[str, str]:
-    if _inside(low, high, ratio, margin):
-        return REPRODUCED, f"{EQUIVALENT} within ±{margin * 100:g} %"
-    outside = (low > 1 + margin or high < 1 - margin) if not math.isnan(low) \
-        else abs(ratio - 1) > margin
-    return (NOT_REPRODUCED if outside else UNDETERMINED), f"margin ±{margin * 100:g} %"
-
-
-def _beyond(low, high, null, point) -> int:
-    """+1 / -1 when the interval (or, without one, the point) lies wholly
-    above / below `null`; 0 when it straddles it."""
-    lo, hi = (point, point) if math.isnan(low) else (low, high)
-    return 1 if lo > null else -1 if hi < null else 0
-
-
-def _inside(low, high, ratio, margin) -> bool:
-    lo, hi = (ratio, ratio) if math.isnan(low) else (low, high)
-    return 1 - margin <= lo and hi <= 1 + margin
 
 
 def _band(claim: Claim) -> tuple[float, float]:
@@ -333,7 +284,7 @@ def _band(claim: Claim) -> tuple[float, float]:
     if claim.kind == "ratio" and p is not None:
         p = float(p)
     half = claim.tolerance if claim.tolerance is not None else \
-        abs(p) * (APPROX if claim.approx else EXACT)
+        abs(p) * (APPROX if claim.approx else MIN_EFFECT)
     return p - half, p + half
 
 
@@ -388,7 +339,7 @@ def section_lines(seed: str, claims: Claims, table: pd.DataFrame) -> list[str]:
              "Their figure, the lab's figure for the same statistic with its 95 % bootstrap"
              " interval over repetitions, and a verdict. A figure the write-up gives as"
              f" approximate is read as ±{APPROX * 100:g} %, an exact one as"
-             f" ±{EXACT * 100:g} %; an order claim needs at least a {MIN_EFFECT * 100:g} %"
+             f" ±{MIN_EFFECT * 100:g} %; an order claim needs at least a {MIN_EFFECT * 100:g} %"
              " effect. Absolute times come from this machine, not theirs: ratios carry"
              " over, absolute figures only roughly.", "",
              fmt.markdown_table(display_table(table)), ""]

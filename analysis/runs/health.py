@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
+from analysis.runs.load import KEYS, REPETITION_KEYS
+from runner.core.model import CELL_COLUMNS
 
 FIGURES = {  # metric: (threshold key, what it means)
     "client_cpu_other_share": ("other_max", "other load on the client's CPUs"),

@@ -1,13 +1,13 @@
 """ASGI/WSGI ratios of one run laid out as Python × Django (the version sweep).
 
-    .venv/bin/python -m analysis.version_pivot results/<run_id>
+    .venv/bin/python -m analysis.questions.version_pivot results/<run_id>
 
 One set of tables per compared server (and, when the run holds several,
 per scenario and variant: "[concurrency c=16]"; a c=16 ratio is never
 pooled with a c=1 one). Each value is the median, over that server's cells
 sharing that Python and Django (one per asgiref release), of the p50 ratio
 or difference between the cell and its WSGI baseline in the same run
-(analysis.summary.asgi_vs_wsgi, which pairs within a scenario and variant).
+(analysis.stats.summary.asgi_vs_wsgi, which pairs within a scenario and variant).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import sys
 
 import pandas as pd
 
-from analysis.load import DEFAULT_VARIANT, load_run
-from analysis.summary import asgi_vs_wsgi, cell_medians
+from analysis.runs.load import DEFAULT_VARIANT, load_run
+from analysis.stats.summary import asgi_vs_wsgi, cell_medians
 
 
 def _version_key(index: pd.Index) -> pd.Index:

@@ -3,7 +3,7 @@ shows this lab can resolve: calibration.json in the run folder.
 
 The run measured, in randomized complete blocks, `spin-0` (the baseline)
 and one `spin-<µs>` cell per planted cost, every cell with an A/A twin. From
-the single-client p50 of each block (analysis/paired.py):
+the single-client p50 of each block (analysis/stats/paired.py):
 
 - **A/A pairs**: each cell against its twin. `aa_halfwidth_pct` is the half
   width of the 95 % interval of the baseline's A/A ratio over all blocks: the
@@ -14,7 +14,8 @@ the single-client p50 of each block (analysis/paired.py):
   scale the paired estimate uses: near the nominal % the pilot sized it for.
 - **Trials**: the blocks split, in run order, into disjoint groups of
   `blocks_per_trial`; each group is one trial of the lab's paired test
-  (paired.pair_test, ALPHA, the ±MARGIN equivalence margin) on each pair: a
+  (paired.pair_test judged by verdict.paired_rule: ALPHA, the ±MIN_EFFECT
+  equivalence margin) on each pair: a
   small run of that many blocks. An A/A pair called slower or faster is a
   false verdict; a planted pair called slower is a detection. Within a trial
   each pair is tested on its own (no Holm adjustment: a rate per test).
@@ -29,14 +30,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import paired
-from analysis.load import load_run
+from analysis.stats import paired, verdict
+from analysis.runs.load import load_run
 from runner.core.files import write_atomic
 from runner.core.model import CALIBRATION_NAME, CALIBRATION_PLAN_NAME
 
 SCENARIO, VARIANT = "single-client", "keep-alive"
 BLOCKS_PER_TRIAL = 4
-DIFFERENT = (paired.SLOWER, paired.FASTER)
+DIFFERENT = (verdict.SLOWER, verdict.FASTER)
 
 
 def _pct(ratio: float) -> float:
@@ -63,7 +64,8 @@ def trials(d: np.ndarray, blocks_per_trial: int) -> list[dict]:
     out = []
     for start in range(0, len(d) - blocks_per_trial + 1, blocks_per_trial):
         test = paired.pair_test(d[start:start + blocks_per_trial])
-        test["verdict"] = paired.verdict_of(test)
+        test["verdict"] = verdict.paired_rule(test["p_different"], test["p_equivalent"],
+                                              test["ratio"], paired.MIN_BLOCKS)[0]
         out.append(test)
     return out
 
@@ -117,7 +119,7 @@ def calibration(samples: pd.DataFrame, manifest: dict, plan: dict,
             "measured_pct": _pct(summaries[0]["ratio"]),
             "measured_interval_pct": [_pct(summaries[0]["ratio_low"]),
                                       _pct(summaries[0]["ratio_high"])],
-            "detected_rate": (sum(v == paired.SLOWER for v in verdicts) / len(verdicts)
+            "detected_rate": (sum(v == verdict.SLOWER for v in verdicts) / len(verdicts)
                               if verdicts else math.nan),
             "trials": len(verdicts), "pairs": summaries})
 
@@ -128,7 +130,7 @@ def calibration(samples: pd.DataFrame, manifest: dict, plan: dict,
         "server": cells["spin-0"].get("server"), "scenario": f"{SCENARIO} {VARIANT}",
         "metric": paired.METRIC, "baseline_p50_ms": round(base_p50_ms, 5),
         "blocks": baseline_aa.get("blocks", 0), "blocks_per_trial": blocks_per_trial,
-        "alpha": paired.ALPHA, "margin_pct": paired.MARGIN * 100,
+        "alpha": verdict.ALPHA, "margin_pct": verdict.MIN_EFFECT * 100,
         "aa_halfwidth_pct": baseline_aa.get("halfwidth_pct", math.nan),
         "aa_false_verdict_rate": (sum(v in DIFFERENT for v in aa_verdicts) / len(aa_verdicts)
                                   if aa_verdicts else math.nan),

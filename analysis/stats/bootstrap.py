@@ -1,6 +1,7 @@
-"""Intervals, stability warnings and verdicts over repetitions.
+"""Intervals, stability warnings and the comparisons judged over repetitions
+(the rule that judges them: analysis/stats/verdict.py).
 
-Pure functions over sample frames (as :func:`analysis.load.load_runs`
+Pure functions over sample frames (as :func:`analysis.runs.load.load_runs`
 returns them): no I/O. The unit of replication is the repetition: each
 repetition's value of a metric (one wrk window, see
 ``summary.per_repetition``) is one observation, and every interval below is
@@ -23,8 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
-from analysis.saturation import client_saturation, saturation_text
-from analysis.summary import (
+from analysis.runs.saturation import client_saturation, saturation_text
+from analysis.stats import verdict
+from analysis.stats.summary import (
     CELL_COLUMNS,
     KEYS,
     REPETITION_KEYS,
@@ -59,17 +61,8 @@ CV_WARN = 0.10
 # Metrics whose CV is checked: the ones the verdicts rest on. Tail latency
 # (p99) is noisy by nature and would warn on every run.
 STABILITY_METRICS = ("latency_p50", "requests_per_s")
-# Smallest p50 change called slower/faster, as |ratio - 1| (like pyperf's
-# --min-speed or asv's --factor, which defaults to 10 %). 5 %: below it the
-# per-request cost is too small to decide between servers on, and the steady
-# cells of a real 3-repetition run already vary 2-9 % between repetitions.
-MIN_EFFECT = 0.05
 
 _METRIC_NAMES = {"latency_p50": "p50 latency", "requests_per_s": "throughput (req/s)"}
-
-SLOWER = "slower"
-FASTER = "faster"
-NOT_SIGNIFICANT = "no significant difference"
 
 # Sample-table columns that are not coordinates of a cell.
 _SAMPLE_COLUMNS = {*KEYS, *REPETITION_KEYS, "metric", "value", "unit"}
@@ -222,30 +215,6 @@ def aa_controls(samples: pd.DataFrame) -> pd.DataFrame:
 # Against the WSGI baseline
 
 
-def decide(diff_low: float, diff_high: float, ratio: float, diff: float = math.nan,
-           noise_floor_ms: float = math.nan) -> tuple[str, str]:
-    """The verdict rule: (verdict, why). "slower"/"faster" need all of
-
-    - an interval of the p50 difference (cell minus baseline) that excludes 0;
-    - an effect of at least :data:`MIN_EFFECT`: ``|ratio - 1| >= MIN_EFFECT``;
-    - when the run has an A/A control, ``|diff|`` above its noise floor.
-
-    Anything else is "no significant difference", and ``why`` says which
-    condition failed ("" for a significant verdict).
-    """
-    if math.isnan(diff_low) or math.isnan(diff_high):
-        return NOT_SIGNIFICANT, f"no interval: fewer than {MIN_REPETITIONS} repetitions"
-    if diff_low <= 0 <= diff_high:
-        return NOT_SIGNIFICANT, "the interval includes 0"
-    effect = abs(ratio - 1)
-    if not effect >= MIN_EFFECT:
-        return NOT_SIGNIFICANT, (f"a {effect * 100:.1f} % effect, below the"
-                                 f" {MIN_EFFECT * 100:g} % minimum")
-    if not math.isnan(noise_floor_ms) and not abs(diff) > noise_floor_ms:
-        return NOT_SIGNIFICANT, f"within the A/A noise floor of {noise_floor_ms:.3f} ms"
-    return (SLOWER if diff_low > 0 else FASTER), ""
-
-
 def compare(samples: pd.DataFrame, baseline_server: str,
             saturation: pd.DataFrame | None = None,
             medians: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -261,8 +230,8 @@ def compare(samples: pd.DataFrame, baseline_server: str,
     ``throughput_ratio_low/high`` (the two cells' repetitions resampled
     independently), ``noise_floor_ms`` (largest |A/A p50 difference| in the
     scenario and variant, NaN without a control), ``verdict`` and ``why``
-    (:func:`decide`), and ``saturated_client``: "" or which side's windows
-    had a saturated client (:func:`client_saturation`), which the verdict
+    (``verdict.bootstrap_rule``), and ``saturated_client``: "" or which side's
+    windows had a saturated client (:func:`client_saturation`), which the verdict
     then rests on. ``saturation`` and ``medians``: :func:`client_saturation`
     and ``summary.cell_medians`` of ``samples``, if already computed.
     """
@@ -288,7 +257,8 @@ def compare(samples: pd.DataFrame, baseline_server: str,
     out["noise_floor_ms"] = [float(floors.get((s, v), math.nan))
                              for s, v in zip(out["scenario"], out["variant"])]
     decided = [
-        decide(r.p50_diff_low, r.p50_diff_high, r.p50_ratio, r.p50_diff_ms, r.noise_floor_ms)
+        verdict.bootstrap_rule(r.p50_diff_low, r.p50_diff_high, r.p50_ratio, r.p50_diff_ms,
+                               r.noise_floor_ms, MIN_REPETITIONS)
         for r in out.itertuples()
     ]
     out["verdict"] = [v for v, _ in decided]

@@ -14,12 +14,13 @@ Over the blocks:
 - **different**: the t-test of mean d = 0, its p-values Holm-adjusted across
   every pair of the run (statsmodels.stats.multitest.multipletests), below
   ALPHA: "slower" or "faster";
-- **equivalent** within ±MARGIN: two one-sided t-tests (TOST) that mean d
-  lies inside ±ln(1 + MARGIN), Holm-adjusted likewise, below ALPHA;
+- **equivalent** within ±MIN_EFFECT: two one-sided t-tests (TOST) that mean d
+  lies inside ±ln(1 + MIN_EFFECT), Holm-adjusted likewise, below ALPHA;
 - otherwise **undetermined**: the blocks neither show a difference nor bound
   it within the margin.
 
-Fewer than MIN_BLOCKS blocks: not judged.
+Fewer than MIN_BLOCKS blocks: not judged. The rule and its thresholds are
+analysis/stats/verdict.py's (paired_rule); this module computes what it reads.
 """
 from __future__ import annotations
 
@@ -30,13 +31,12 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from analysis.stats import verdict
+from analysis.stats.verdict import (ALPHA, EQUIVALENT, FASTER, MIN_EFFECT, NOT_JUDGED, SLOWER,
+                                    UNDETERMINED)
 
-ALPHA = 0.05
-MARGIN = 0.05
 MIN_BLOCKS = 3
 METRIC = "latency_p50"
-SLOWER, FASTER, EQUIVALENT, UNDETERMINED, NOT_JUDGED = (
-    "slower", "faster", "equivalent", "undetermined", "not judged")
 COLUMNS = ["cell_id", "baseline_cell_id", "scenario", "variant", "kind", "blocks", "ratio",
            "ratio_low", "ratio_high", "p_different", "p_equivalent", "verdict"]
 
@@ -62,7 +62,7 @@ def log_ratios(table: pd.DataFrame, cell_id: str, baseline_cell_id: str, scenari
     return np.log(both["a"].to_numpy() / both["b"].to_numpy())
 
 
-def pair_test(d: np.ndarray, margin: float = MARGIN) -> dict:
+def pair_test(d: np.ndarray, margin: float = MIN_EFFECT) -> dict:
     """Estimate, 95 % interval and the two raw p-values of one pair's log ratios."""
     n = len(d)
     if n < MIN_BLOCKS or not np.isfinite(d).all():
@@ -84,7 +84,7 @@ def pair_test(d: np.ndarray, margin: float = MARGIN) -> dict:
 
 
 def paired_verdicts(samples: pd.DataFrame, pairs: pd.DataFrame,
-                    margin: float = MARGIN) -> pd.DataFrame:
+                    margin: float = MIN_EFFECT) -> pd.DataFrame:
     """One row per pair (columns ``cell_id``, ``baseline_cell_id``,
     ``scenario``, ``variant`` and ``kind``: "vs baseline" or "A/A") with the
     blocks it rests on, the ratio and its interval, the Holm-adjusted
@@ -104,13 +104,9 @@ def paired_verdicts(samples: pd.DataFrame, pairs: pd.DataFrame,
 
 
 def verdict_of(row: dict) -> str:
-    if math.isnan(row["p_different"]):
-        return NOT_JUDGED
-    if row["p_different"] < ALPHA:
-        return SLOWER if row["ratio"] > 1 else FASTER
-    if row["p_equivalent"] < ALPHA:
-        return EQUIVALENT
-    return UNDETERMINED
+    """The paired rule's word for one :func:`pair_test` row (verdict.paired_rule)."""
+    return verdict.paired_rule(row["p_different"], row["p_equivalent"], row["ratio"],
+                               MIN_BLOCKS)[0]
 
 
 TITLE = "Paired within blocks"
@@ -124,7 +120,7 @@ def lines(table: pd.DataFrame) -> list[str]:
            " once, in its own order), so a drift of the machine through the run cancels."
            f" Ratio: exp(mean log ratio), with its 95 % t-interval. **{SLOWER}**/**{FASTER}**:"
            f" the ratio differs from 1 (t-test); **{EQUIVALENT}**: it lies within"
-           f" ±{MARGIN * 100:g} % (two one-sided tests); p-values Holm-adjusted across the"
+           f" ±{MIN_EFFECT * 100:g} % (two one-sided tests); p-values Holm-adjusted across the"
            f" {int(table['p_different'].notna().sum())} judged pairs; **{UNDETERMINED}**:"
            f" neither. Below {MIN_BLOCKS} blocks: {NOT_JUDGED}.", ""]
     if table.empty:

@@ -1,7 +1,7 @@
 """The figures of report.html, drawn with matplotlib's Agg canvas.
 
 One function per figure. Each takes frames the report has already computed
-(``_Facts`` attributes of analysis/report.py: ``medians``, ``ci``,
+(``_Facts`` attributes of analysis/report/markdown.py: ``medians``, ``ci``,
 ``compared``; and per-repetition values from :func:`repetitions`) and
 returns a :class:`matplotlib.figure.Figure`, or None when the run holds no
 data for it, so a report never shows an empty plot. Figures are made with
@@ -24,9 +24,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analysis.load import DEFAULT_VARIANT
+from analysis.runs.load import DEFAULT_VARIANT
+from analysis.runs.schema import read_schema
 
-from analysis.summary import per_repetition, variant_rank
+from analysis.stats.summary import per_repetition, variant_rank
 
 LATENCY = {"latency_p50": ("p50", "o", "tab:blue"), "latency_p90": ("p90", "s", "tab:orange"),
            "latency_p99": ("p99", "^", "tab:red")}
@@ -80,10 +81,10 @@ def cell_labels(medians: pd.DataFrame, varying: set[str]) -> dict[str, str]:
 def latency_model(manifest: dict, scenario: str, variants=()) -> str | None:
     """The manifest's latency model of ``scenario`` (per variant where one
     has its own, like "single-client close"), shortened for a title."""
-    protocol = manifest.get("protocol") or {}
-    models = protocol.get("latency_models") or {}
+    schema = read_schema(manifest)
+    models = schema.latency_models
     if not models:
-        return _short(protocol["latency_model"]) if protocol.get("latency_model") else None
+        return _short(schema.latency_model) if schema.latency_model else None
     found = {v: models.get(f"{scenario} {v}") or models.get(scenario) for v in variants or [""]}
     distinct = {_short(m) for m in found.values() if m}
     if len(distinct) <= 1:
@@ -102,7 +103,7 @@ def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict,
     rows = {s: _rows(data[data["scenario"] == s], labels) for s in scenarios}
     heights = [max(len(r), 2) for r in rows.values()]
     row_in = max(0.12, min(0.3, 30 / sum(heights)))
-    fig = _figure(sum(h * row_in + 1.2 for h in heights))
+    fig = new_figure(sum(h * row_in + 1.2 for h in heights))
     axes = fig.subplots(len(scenarios), 1, squeeze=False,
                         gridspec_kw={"height_ratios": [h * row_in + 1.2 for h in heights]})[:, 0]
     for ax, scenario in zip(axes, scenarios):
@@ -115,8 +116,8 @@ def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict,
             ax.scatter(one["value"], one["_y"], marker=marker, color=color, s=18, alpha=0.7,
                        label=name)
         ax.set_xscale("log")
-        _plain_log(ax.xaxis)
-        ax.set_yticks(range(len(order)), [_row_label(k, labels) for k in order],
+        plain_log(ax.xaxis)
+        ax.set_yticks(range(len(order)), [row_label(k, labels) for k in order],
                       fontsize=max(5, min(9, 260 * row_in / 9)))
         ax.set_ylim(len(order) - 0.5, -0.5)
         ax.grid(True, axis="x", which="both", alpha=0.3)
@@ -124,7 +125,7 @@ def latency_distribution(reps: pd.DataFrame, labels: dict, manifest: dict,
         ax.set_ylabel("cell [variant]")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="a repetition")
         model = latency_model(manifest, scenario, sorted(set(part["variant"])))
-        ax.set_title(_title(f"Latency percentiles per repetition: {scenario}", model), fontsize=10)
+        ax.set_title(figure_title(f"Latency percentiles per repetition: {scenario}", model), fontsize=10)
     return fig
 
 
@@ -137,7 +138,7 @@ def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
         return None
     asgi = asgi.assign(series=[f"{s} [{v}]" if v != DEFAULT_VARIANT else s
                                for s, v in zip(asgi["server"], asgi["variant"])])
-    fig = _figure(4.4, width=max(WIDTH, 3.6 * len(axes_of)))
+    fig = new_figure(4.4, width=max(WIDTH, 3.6 * len(axes_of)))
     axes = fig.subplots(1, len(axes_of), sharey=True, squeeze=False)[0]
     series = list(dict.fromkeys(asgi["series"]))
     for ax, column in zip(axes, axes_of):
@@ -151,7 +152,7 @@ def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
             nth, count = by.groupby(by).cumcount(), by.map(by.value_counts())
             spread = 0.3 / len(series) * ((nth + 0.5) / count - 0.5)
             x = [where[v] + offset for v in by] + spread.to_numpy()
-            ax.errorbar(x, part["p50_ratio"], yerr=_yerr(part["p50_ratio"], part["p50_ratio_low"],
+            ax.errorbar(x, part["p50_ratio"], yerr=error_bars(part["p50_ratio"], part["p50_ratio_low"],
                         part["p50_ratio_high"]), fmt="o", ms=4, alpha=0.6, capsize=2,
                         color=f"C{k}", label=f"{name} (one comparison)")
             med = part.groupby(part[column].astype(str))["p50_ratio"].median()
@@ -165,7 +166,7 @@ def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
     axes[0].set_ylim(bottom=0)
     axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     models = {latency_model(manifest, s, [v]) for s, v in zip(asgi["scenario"], asgi["variant"])}
-    fig.suptitle(_title("ASGI/WSGI p50 ratio by version (95 % bootstrap interval)",
+    fig.suptitle(figure_title("ASGI/WSGI p50 ratio by version (95 % bootstrap interval)",
                         "; ".join(sorted(m for m in models if m)) or None), fontsize=10)
     return fig
 
@@ -174,7 +175,9 @@ def ratio_by_version(compared: pd.DataFrame, manifest: dict) -> Figure | None:
 # Helpers
 
 
-def _figure(height: float, width: float = WIDTH) -> Figure:
+def new_figure(height: float, width: float = WIDTH) -> Figure:
+    """A blank matplotlib Figure of ``height`` inches (the report's width by
+    default), laid out by matplotlib and drawable without pyplot."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -190,7 +193,9 @@ def _rows(part: pd.DataFrame, labels: dict) -> dict[tuple, int]:
     return {k: i for i, k in enumerate(keys)}
 
 
-def _row_label(key: tuple, labels: dict) -> str:
+def row_label(key: tuple, labels: dict) -> str:
+    """A figure row's label for ``(cell_id, variant)``: the cell's label
+    (``labels``, from cell_labels) and the variant unless it is the default."""
     cell_id, variant = key
     name = labels.get(cell_id, cell_id)
     return name if variant == DEFAULT_VARIANT else f"{name} [{variant}]"
@@ -209,13 +214,15 @@ def _short(model: str, limit: int = 240) -> str:
     return model if len(model) <= limit else model[:limit - 1].rstrip() + "…"
 
 
-def _title(what: str, model: str | None) -> str:
+def figure_title(what: str, model: str | None) -> str:
+    """A figure's title: ``what`` and, when known, the latency model
+    (:func:`latency_model`) on a second line, wrapped to the figure's width."""
     text = f"{what}\nlatency model: {model}" if model else what
     return "\n".join(textwrap.fill(line, 105, break_on_hyphens=False)
                      for line in text.split("\n"))
 
 
-def _plain_log(axis) -> None:
+def plain_log(axis) -> None:
     """Log-scale ticks as plain numbers (0.5, 2, 30, not 2×10^0); on a short
     axis some minor ticks too (2 and 5 over 1-2.5 decades, more below)."""
     def minor(value: float, _) -> str:
@@ -228,7 +235,7 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def _yerr(values, low, high) -> np.ndarray:
+def error_bars(values, low, high) -> np.ndarray:
     """Error-bar lengths below and above; 0 where there is no interval."""
     values, low, high = (np.asarray(list(x), dtype=float) for x in (values, low, high))
     below = np.nan_to_num(values - low, nan=0.0).clip(min=0)

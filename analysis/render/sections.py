@@ -6,7 +6,7 @@ generic table of medians per cell, variant and metric, so a scenario this
 module does not know is still shown rather than silently dropped. Every
 section ends with its comparisons with the WSGI baseline, where it has any.
 
-The builders read a report's ``_Facts`` (analysis/report.py): ``medians``,
+The builders read a run's ``Facts`` (analysis/scenarios/facts.py): ``medians``,
 ``ci``, ``compared``, ``unmatched``, ``saturated_reps``, ``baseline``,
 ``units`` and ``metric_order``; numbers become strings through formatting.py only.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS
-from analysis.summary import CELL_COLUMNS, GROUP_COLUMNS, KEYS, variant_rank
+from analysis.render import formatting as fmt
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS
+from analysis.stats.summary import CELL_COLUMNS, GROUP_COLUMNS, KEYS, variant_rank
 
 
 @dataclass
@@ -84,7 +84,9 @@ def cell_title(row) -> str:
 # Known scenarios
 
 
-def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
+def generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
+    """The section of a scenario without a module of its own: a table of
+    the median of every metric it recorded, per cell and variant."""
     # The scenario's own metrics in the order it recorded them, then the
     # psutil columns worth a glance.
     recorded = [m for m in facts.metric_order if m in rows.columns and rows[m].notna().any()
@@ -104,7 +106,7 @@ def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
         + (f" The same in every row: {constant}." if constant else "")
         + f" Left out here (they are in results.parquet): {', '.join(GENERIC_HIDDEN)}."
     )
-    frame = _baseline_first(rows, facts.baseline)
+    frame = baseline_first(rows, facts.baseline)
     frame = frame.assign(_variant=frame["variant"].map(variant_rank(frame["variant"])))
     long = frame.melt(id_vars=[*KEYS, *CELL_COLUMNS, "repetitions", "_variant"],
                       value_vars=metrics, var_name="metric", value_name="median")
@@ -116,8 +118,8 @@ def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
                        _metric=long["metric"].map(metric_order),
                        unit=long["metric"].map(lambda m: facts.units.get(m, "")))
     long = long.sort_values(["_cell", "_variant", "_metric"], kind="stable")
-    ids = [*_ids(facts, scenario, always_variant=True), "metric", "unit"]
-    table = fmt.display(long, ids, [("reps", "repetitions", lambda v: fmt.num(v, 0)),
+    columns = [*ids(facts, scenario, always_variant=True), "metric", "unit"]
+    table = fmt.display(long, columns, [("reps", "repetitions", lambda v: fmt.num(v, 0)),
                                     ("median", "median", fmt.general)])
     return Section(scenario, intro, [(f"{scenario}: medians", "", table)])
 
@@ -126,7 +128,7 @@ def _generic(facts, scenario: str, rows: pd.DataFrame) -> Section:
 # Shared parts
 
 
-def _comparisons(facts, scenario: str) -> list[tuple[str, str, pd.DataFrame]]:
+def comparisons(facts, scenario: str) -> list[tuple[str, str, pd.DataFrame]]:
     """The scenario's rows of stats.compare and of stats.not_compared."""
     out = []
     ratios = facts.compared[facts.compared["scenario"] == scenario].copy()
@@ -140,7 +142,7 @@ def _comparisons(facts, scenario: str) -> list[tuple[str, str, pd.DataFrame]]:
         if ratios["saturated_client"].astype(bool).any():
             columns.append(("client saturated", "saturated_client",
                             lambda v: "yes" if v else ""))
-        table = fmt.display(ratios, [*_ids(facts, scenario), "baseline"], columns)
+        table = fmt.display(ratios, [*ids(facts, scenario), "baseline"], columns)
         caption = (
             "Each row divides a cell's median by that of the WSGI baseline cell with the same"
             " python, django, asgiref, view, scenario and variant: rows with interface `asgi`"
@@ -155,18 +157,18 @@ def _comparisons(facts, scenario: str) -> list[tuple[str, str, pd.DataFrame]]:
     unmatched = facts.unmatched[facts.unmatched["scenario"] == scenario]
     if not unmatched.empty:
         out.append((f"{scenario}: not compared", "No usable baseline in their group:",
-                    fmt.display(unmatched, [*_ids(facts, scenario), "reason"], [])))
+                    fmt.display(unmatched, [*ids(facts, scenario), "reason"], [])))
     return out
 
 
-def _ids(facts, scenario: str, always_variant: bool = False) -> list[str]:
+def ids(facts, scenario: str, always_variant: bool = False) -> list[str]:
     """Cell columns, and the variant when the scenario has more than one."""
     variants = facts.medians.loc[facts.medians["scenario"] == scenario, "variant"]
     show = always_variant or variants.nunique() > 1
     return [*CELL_COLUMNS, *(["variant"] if show else [])]
 
 
-def _with_ci(facts, rows: pd.DataFrame, metrics) -> pd.DataFrame:
+def with_ci(facts, rows: pd.DataFrame, metrics) -> pd.DataFrame:
     """``rows`` plus, per metric, "<metric> ci" (low, high) and "<metric> cv"
     from ``facts.ci``: {(cell_id, scenario, variant, metric): (low, high, cv)}."""
     out = rows.copy()
@@ -184,12 +186,14 @@ def _unit(unit) -> str:
     return "" if unit in (None, "", "1", "count", "flag") else f" {unit}"
 
 
-def _saturated_count(facts, row: dict) -> str:
+def saturated_count(facts, row: dict) -> str:
+    """"2 of 5": how many repetitions of ``row``'s cell, scenario and variant
+    had a saturated client ("no" for none)."""
     hot = facts.saturated_reps.get((row["cell_id"], row["scenario"], row["variant"]), 0)
     return f"{hot} of {int(row['repetitions'])}" if hot else "no"
 
 
-def _baseline_first(frame: pd.DataFrame, baseline: str, by_variant: bool = True) -> pd.DataFrame:
+def baseline_first(frame: pd.DataFrame, baseline: str, by_variant: bool = True) -> pd.DataFrame:
     """Within each group (variants in their natural order) the baseline
     first: the other rows are read against it. A stable sort keeps
     summary.py's order otherwise."""

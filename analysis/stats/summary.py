@@ -10,12 +10,8 @@ import re
 
 import pandas as pd
 
+from analysis.runs.load import KEYS, REPETITION_KEYS
 from runner.core.model import CELL_COLUMNS
-# One measured thing: a cell under one variant of one scenario (e.g.
-# concurrency "c=16"). Its repetitions are the observations.
-KEYS = ["cell_id", "scenario", "variant"]
-# What identifies one repetition; run_id too, since a frame may hold several runs.
-REPETITION_KEYS = ["run_id", "repetition"]
 # Cells are only comparable when the software under test and the workload are
 # the same (down to the variant: c=16 is never read against c=1); server,
 # interface and workers are what the comparison varies.
@@ -106,7 +102,7 @@ def per_repetition(samples: pd.DataFrame) -> pd.DataFrame:
     cell columns, ``run_id``, ``repetition``, ``metric`` and ``value``.
 
     A repetition is identified by (run_id, repetition), so a frame holding
-    several runs (:func:`analysis.load.load_runs`) keeps run A's repetition 1
+    several runs (:func:`analysis.runs.load.load_runs`) keeps run A's repetition 1
     apart from run B's. The value is a median, in case a runner ever writes a
     metric twice for one repetition.
     """

@@ -2,7 +2,7 @@
 
 Used by ``lab compare RUN_A RUN_B`` and by ``lab reproduce`` (A: the
 archived run, B: the new one). Pure pandas over two run folders read by
-:func:`analysis.load.load_run`, which also does every check (missing folder,
+:func:`analysis.runs.load.load_run`, which also does every check (missing folder,
 unreadable file, unsupported schema: a ``ValueError`` naming the path).
 
 **Matching.** A cell of A and a cell of B are the same cell when their
@@ -21,7 +21,7 @@ differ. Within a matched cell, scenario and variant are matched by name.
 k6 scenarios, io-mix's elapsed seconds, user-ramp's largest user count
 without failures, memory's USS per worker), each run's median over its
 repetitions and its 95 % bootstrap interval come from
-:func:`analysis.stats.cell_stats`. The metric **agrees** when the two
+:func:`analysis.stats.bootstrap.cell_stats`. The metric **agrees** when the two
 intervals overlap: each run's interval holds the values of the median that
 its repetitions make plausible, and overlapping intervals mean there is a
 value plausible for both, i.e. the two runs give no evidence of a different
@@ -55,15 +55,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import formatting as fmt
-from analysis.load import load_run
+from analysis.render import formatting as fmt
+from analysis.runs.load import load_run
 from analysis.scenarios import headline_metrics
-from analysis.stats import CONFIDENCE, MIN_REPETITIONS, cell_stats
-from analysis.summary import CELL_COLUMNS, variant_rank
+from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS, cell_stats
+from analysis.stats.summary import CELL_COLUMNS, variant_rank
+from analysis.stats.verdict import AGREES, DISAGREES, NOT_JUDGED, runs_agree
 from runner.core.model import is_aa_twin
 
 
-AGREES, DISAGREES, NOT_JUDGED = "agrees", "disagrees", "not judged"
 ONLY_A, ONLY_B, FAILED = "only in A", "only in B", "failed"
 
 # Sample-table columns that are not coordinates of a cell.
@@ -331,7 +331,7 @@ def _judge(x: dict | None, y: dict | None) -> tuple[str, str]:
     if any(fmt.is_missing(v) for v in (x["ci_low"], x["ci_high"], y["ci_low"], y["ci_high"])):
         return NOT_JUDGED, (f"{x['repetitions']} and {y['repetitions']} repetitions: no"
                             f" interval below {MIN_REPETITIONS}")
-    if x["ci_low"] <= y["ci_high"] and y["ci_low"] <= x["ci_high"]:
+    if runs_agree(x["ci_low"], x["ci_high"], y["ci_low"], y["ci_high"]):
         return AGREES, ""
     return DISAGREES, f"B/A {_ratio(x, y):.3f}, the intervals do not overlap"
 

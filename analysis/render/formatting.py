@@ -16,7 +16,7 @@ TEXT_COLUMNS = {
     "cell_id", "server", "interface", "python", "django", "asgiref", "view",
     "scenario", "baseline", "status", "reason", "verdict", "finding", "warning", "twin_cell_id",
     "variant", "level", "metric", "unit", "raw", "client saturated", "saturated",
-    # lab compare's tables (analysis/compare_runs.py)
+    # lab compare's tables (analysis/report/compare_runs.py)
     "aa_twin", "cell_id_a", "cell_id_b", "same_lock", "status_a", "status_b", "note",
     "what", "A", "B",
 }
