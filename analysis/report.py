@@ -49,7 +49,7 @@ from analysis.verdicts import (
     warnings_table,
 )
 from runner.core.files import write_atomic
-from runner.core.model import RAW_LATENCY_SINCE
+from runner.core.model import RAW_LATENCY_SINCE, cut_short_notice
 
 REPORT_NAME = "report.md"
 
@@ -92,7 +92,9 @@ def head_lines(facts: "_Facts") -> list[str]:
             "",
         ]
     lines += tuning_lines(manifest)
-    if manifest.get("status") != "complete":
+    if notice := cut_short_notice(manifest):
+        lines += [f"> **{notice}**", ""]
+    elif manifest.get("status") != "complete":
         lines += [
             f"> **This run is {manifest.get('status', 'of unknown status')}**: the figures"
             " cover only the repetitions that finished.",

@@ -4,6 +4,7 @@ Stages: up (provision) · configure · run · report · down.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -392,6 +393,10 @@ def calibrate(lab: str = LabOpt,
 def _print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
     from analysis.html_report import write_reports
+    from runner.core.model import MANIFEST_NAME, cut_short_notice, read_manifest
+    with contextlib.suppress(ValueError):      # a manifest at fault: the report says which
+        if notice := cut_short_notice(read_manifest(Path(run_dir) / MANIFEST_NAME)):
+            ui.warn(notice)
     try:
         markdown, html, tables = write_reports(run_dir)
     except ValueError as exc:   # the analysis names the file or field at fault
