@@ -61,14 +61,17 @@ def file_hashes(run_dir: Path, cache: dict | None = None) -> dict[str, str]:
     return hashes
 
 
-def write_manifest(run_dir: Path, manifest: Manifest | dict, cache: dict | None = None) -> Path:
+def write_manifest(run_dir: Path, manifest: Manifest | dict, cache: dict | None = None,
+                   strict: bool = False) -> Path:
     """Validate the manifest against the model, then write it atomically
-    (fsync'd) with the hashes of every other file in the folder. A field the
-    model does not declare is refused: readers would keep it untyped."""
+    (fsync'd) with the hashes of every other file in the folder. `strict`
+    (the run state's writes): a field the model does not declare is
+    refused, since readers would keep it untyped; otherwise (a manifest
+    read from an older run) such fields are kept as they are."""
     data = (manifest.model_dump(exclude_unset=True) if isinstance(manifest, Manifest)
             else dict(manifest))
     body = Manifest.model_validate({**data, "schema_version": SCHEMA_VERSION,
                                     "files": file_hashes(run_dir, cache)})
-    if undeclared := body.undeclared():
+    if strict and (undeclared := body.undeclared()):
         raise ValueError(f"manifest fields the model does not declare: {', '.join(undeclared)}")
     return write_atomic(run_dir / MANIFEST_NAME, body.to_json())

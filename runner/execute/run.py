@@ -433,6 +433,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         ui.info(f"resuming run {run_id} ({old.status.value}) in {run_dir}")
         started = old.timings.started or time.time()
         state = RunState(run_dir, old, Samples(run_id))
+        for temp in run_dir.glob(".*.tmp"):      # writes a killed controller left half done
+            temp.unlink(missing_ok=True)
     else:
         run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
         ui.info(f"run {run_id} → {run_dir}")

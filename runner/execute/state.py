@@ -235,5 +235,5 @@ class RunState:
             self._write_manifest(target)
 
     def _write_manifest(self, folder: Path) -> None:
-        manifest_file.write_manifest(folder, self.manifest,
+        manifest_file.write_manifest(folder, self.manifest, strict=True,
                                      cache=self._hashes if folder == self.run_dir else None)
