@@ -36,6 +36,13 @@ would have to treat the file differently):
       Readers flag older runs' wrk latencies (RAW_LATENCY_SINCE).
       protocol.design = "randomized complete blocks" (BLOCKS_DESIGN): repetition
       k of every cell ran in block k, so the analysis pairs cells by block.
+     2026-12-08, still 3 (a reader of a finished run changes nothing): the
+      manifest is written from the run's start (status "running") and after
+      every unit, and names its `controller` {host, pid, boot_id, started};
+      a "running" manifest whose controller is gone is a run cut short
+      (Manifest.cut_short). While running, timings.finished is absent.
+      Every field is typed (the models below); read_manifest brings older
+      manifests to this shape (_upgrade) and keeps their schema_version.
 """
 from __future__ import annotations
 
