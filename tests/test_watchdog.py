@@ -115,3 +115,76 @@ def test_the_watchdog_leaves_other_sessions_alone(tmp_path):
         kill(members(sid) + members(bystander))
         if dog.poll() is None:
             dog.kill()
+
+
+class LocalConn:
+    """Stands in for a Fabric connection to the server host: runs the
+    command on this machine (fails on demand)."""
+
+    def __init__(self, fail=lambda: False):
+        self.commands, self.fail = [], fail
+
+    def run(self, command, **kwargs):
+        self.commands.append(command)
+        if self.fail():
+            raise OSError("connection lost")
+        proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        return type("Result", (), {"return_code": proc.returncode, "stdout": proc.stdout})()
+
+    def close(self):
+        pass
+
+
+def a_host(tmp_path):
+    root = tmp_path / "root"
+    (root / "tools" / "venv" / "bin").mkdir(parents=True)
+    (root / "tools" / "venv" / "bin" / "python").symlink_to(sys.executable)
+    (root / "tools" / "watchdog.py").write_bytes(WATCHDOG.read_bytes())
+    return type("Host", (), {"name": "server", "lab_root": str(root)})()
+
+
+def test_the_lease_keeps_a_server_alive_while_renewed_and_its_end_stops_a_leftover(
+        tmp_path, monkeypatch):
+    """The controller's side (session/lease.py) with the watchdog command
+    start_server uses: renewals outlast the timeout, a failed renewal does
+    not stop the renewing, and the lease's removal at the end stops a
+    server somehow left."""
+    from runner.session import lease as lease_module
+    monkeypatch.setattr(lease_module, "TIMEOUT_S", 2.0)
+    host = a_host(tmp_path)
+    failing = {"now": False}
+    conn = LocalConn(fail=lambda: failing["now"])
+    sid = start_server_group(tmp_path)
+    try:
+        with lease_module.Lease(host, renew_s=0.3, conn_factory=lambda h: conn) as held:
+            lease = Path(lease_module.lease_path(host))
+            assert lease.exists()
+            subprocess.run(["bash", "-c", f"pid={sid}; {lease_module.watchdog_command(host)} "
+                                          "echo started"], check=True, capture_output=True)
+            failing["now"] = True                 # one renewal fails: the next reconnects
+            time.sleep(0.5)
+            failing["now"] = False
+            time.sleep(3.5)                       # well past the 2 s timeout
+            assert len(members(sid)) >= 3, "a renewed lease must keep the server"
+            assert held.failures >= 1 and held.renewals >= 5
+        assert not lease.exists()
+        deadline = time.monotonic() + 10
+        while members(sid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert members(sid) == []
+    finally:
+        kill(members(sid))
+
+
+def test_taking_the_lease_fails_naming_a_missing_watchdog(tmp_path):
+    from runner.core.errors import LabError
+    from runner.session.lease import Lease
+    host = a_host(tmp_path)
+    (Path(host.lab_root) / "tools" / "watchdog.py").unlink()
+    try:
+        with Lease(host, conn_factory=lambda h: LocalConn()):
+            pass
+    except LabError as exc:
+        assert "watchdog.py is missing" in str(exc)
+    else:
+        raise AssertionError("the lease was taken without a watchdog on the host")

@@ -284,6 +284,8 @@ class Protocol(_Record):
 
 
 class PythonBuild(_Record):
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
+
     path: Optional[str] = None
     version: Optional[str] = None
 
@@ -291,6 +293,7 @@ class PythonBuild(_Record):
 class HostFacts(_Record):
     """What the playbook found on a host (facts/<host>.json)."""
 
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
     address: Optional[str] = None
     role: Optional[str] = None
     hostname: Optional[str] = None
@@ -327,6 +330,7 @@ class GitRecord(_Record):
 class LoadGenerator(_Record):
     """A load generator on a client host (session/host/loadgens.py)."""
 
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
     path: Optional[str] = None
     sha256: Optional[str] = None
     version: Optional[str] = None
@@ -399,6 +403,8 @@ class Resumption(_Record):
 
 
 class TunedSetting(_Record):
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
+
     value: Any = None
     tuned: Any = None
     ok: Optional[bool] = None
@@ -407,6 +413,8 @@ class TunedSetting(_Record):
 
 
 class TunedMachine(_Record):
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
+
     hosts: list[str] = Field(default_factory=list)
     cpus: Optional[str] = None
     journal: Optional[str] = None
@@ -414,6 +422,8 @@ class TunedMachine(_Record):
 
 
 class Untuned(_Record):
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
+
     hosts: list[str] = Field(default_factory=list)
     can_apply: list[str] = Field(default_factory=list)
     cannot: list[str] = Field(default_factory=list)
@@ -422,6 +432,7 @@ class Untuned(_Record):
 class HostTuning(_Record):
     """The hosts' settings in force (`lab tune show`) and what is untuned."""
 
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
     machines: list[TunedMachine] = Field(default_factory=list)
     untuned: list[Untuned] = Field(default_factory=list)
 
@@ -429,6 +440,7 @@ class HostTuning(_Record):
 class SettleReport(_Record):
     """A host's settle check before the first window (sampler.py settle)."""
 
+    host_reported: ClassVar[bool] = True    # a host's own report: more fields may come
     settled: bool = False
     after_s: Optional[Number] = None
     cpus: list[int] = Field(default_factory=list)
@@ -525,7 +537,9 @@ class Manifest(_Record):
 
     def undeclared(self) -> list[str]:
         """Paths of fields no model declares ("cells[0].colour"): a reader
-        keeps them, the runner never writes one."""
+        keeps them, the runner never writes one. A host's own reports (its
+        facts, settle readings, tuning, load generators) may carry more
+        fields than declared: those are not counted."""
         return _undeclared(self, "")
 
     @property
@@ -556,8 +570,9 @@ def cut_short_notice(manifest: "Manifest | dict") -> Optional[str]:
 
 def _undeclared(value: Any, where: str) -> list[str]:
     if isinstance(value, BaseModel):
-        extra = {k: v for k, v in (value.model_extra or {}).items()
-                 if not (getattr(type(value), "extras_are_axes", False) and isinstance(v, str))}
+        extra = {} if getattr(type(value), "host_reported", False) else {
+            k: v for k, v in (value.model_extra or {}).items()
+            if not (getattr(type(value), "extras_are_axes", False) and isinstance(v, str))}
         found = [f"{where}{'.' if where else ''}{k}" for k in extra]
         for name in type(value).model_fields:
             found += _undeclared(getattr(value, name), f"{where}{'.' if where else ''}{name}")

@@ -81,7 +81,7 @@ class Lease:
         path = shlex.quote(lease_path(self.host))
         try:
             ok = self._run(f"touch {path}").return_code == 0
-        except (SSHException, OSError, CommandTimedOut, UnexpectedExit, EOFError):
+        except Exception:      # noqa: BLE001 - the renewing thread must outlive any failure
             ok = False
         if ok:
             self.renewals += 1
