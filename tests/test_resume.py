@@ -18,7 +18,8 @@ def run_folder(tmp_path, status, cells=()):
     folder.mkdir(parents=True)
     shutil.copyfile(FAULTS, folder / "matrix.yaml")
     (folder / "manifest.json").write_text(json.dumps(
-        {"run_id": folder.name, "status": status, "error": "resolve failed", "cells": list(cells)}))
+        {"schema_version": 3, "run_id": folder.name, "status": status, "error": "resolve failed",
+         "cells": list(cells)}))
     return folder
 
 

@@ -27,6 +27,7 @@ from analysis.runs.load import load_run
 from analysis.runs.schema import read_schema
 from analysis.stats import paired, tails
 from runner.core.files import write_atomic
+from runner.core.model import cut_short_notice
 
 __all__ = ["ANOMALIES_TITLE", "FAILED_INTRO", "FAILED_TITLE", "REPORT_NAME", "Facts",
            "build_report", "console_tables", "head_lines", "render_markdown", "top_lines",
@@ -66,7 +67,9 @@ def head_lines(facts: Facts) -> list[str]:
             "",
         ]
     lines += tuning_lines(manifest)
-    if manifest.get("status") != "complete":
+    if notice := cut_short_notice(manifest):
+        lines += [f"> **{notice}**", ""]
+    elif manifest.get("status") != "complete":
         lines += [
             f"> **This run is {manifest.get('status', 'of unknown status')}**: the figures"
             " cover only the repetitions that finished.",

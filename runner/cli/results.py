@@ -3,6 +3,7 @@
 comparison, which the measuring commands share."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,10 @@ from runner.core.errors import LabError
 def print_report(run_dir: Path) -> Path:
     """Write report.md and report.html, print the tables; return report.md's path."""
     from analysis import write_reports
+    from runner.core.model import MANIFEST_NAME, cut_short_notice, read_manifest
+    with contextlib.suppress(ValueError):      # a manifest at fault: the report says which
+        if notice := cut_short_notice(read_manifest(Path(run_dir) / MANIFEST_NAME)):
+            ui.warn(notice)
     with analysis_errors(f"report of {run_dir}: "):   # the analysis names the file or field at fault
         markdown, html, tables = write_reports(run_dir)
     for title, frame in tables:

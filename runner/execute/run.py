@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import random
 import shutil
 import tempfile
@@ -29,12 +28,11 @@ from runner.catalog.servers import SERVERS
 from runner.catalog.user_app import is_app_view
 from runner.core.errors import HostUnreachable, LabError, StorageFault, one_line, storage_fault
 from runner.core.files import sha256_file
+from runner.core.controller import ALIVE
 from runner.core.model import (
     AA_SUFFIX,
     BLOCKS_DESIGN,
     CELL_FAILED,
-    CELL_OK,
-    CELL_PARTIAL,
     CELL_PENDING,
     LOCKS_DIR,
     MANIFEST_NAME,
@@ -44,12 +42,23 @@ from runner.core.model import (
     RUN_INTERRUPTED,
     RUN_RUNNING,
     SAMPLES_NAME,
+    CellRecord,
+    ConfigureRecord,
+    HostRecord,
+    LabRecord,
+    Manifest,
+    PairRecord,
+    Protocol,
+    Timings,
+    Tools,
     Variant,
+    read_manifest,
 )
 from runner.execute import manifest
 from runner.execute.pairs import shard
 from runner.execute.repetition import run_repetition
 from runner.execute.results import Samples, new_run_dir, point_latest
+from runner.execute.state import RunState
 from runner.lab import configure
 from runner.lab import lock as lab_lock
 from runner.lab import tune
@@ -62,6 +71,7 @@ from runner.scenarios import SCENARIOS, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
 from runner.session.settle import MAX_BUSY, settle_hosts
+from runner.session.lease import Lease
 from runner.session.server import SERVER_ENV, reap_stale_servers
 from runner.session.netfacts import read_net_facts
 from runner.session.user_app import check_project
@@ -269,34 +279,41 @@ def run_matrix(matrix_path: str | Path, lab_name: str = "local",
 
 
 RESUMABLE = (RUN_INTERRUPTED, RUN_FAILED, RUN_RUNNING)
+# How a run that never got its cells' locks ended, by its status.
+_ENDED = {RUN_FAILED: "failed", RUN_INTERRUPTED: "was interrupted", RUN_RUNNING: "was cut short"}
 
 
 def resume_run(run_dir: Path, lab_name: str = "local", ui=None, reconfigure: bool = False) -> Path:
-    """Finish an interrupted or failed run in its own folder: the same matrix
-    file, locks and seed; only the units with no sample yet are measured
-    (a failed unit is measured again, its raw folder kept aside); the
-    manifest's `resumptions` records each resumption."""
+    """Finish an interrupted, failed or cut-short run in its own folder: the
+    same matrix file, locks and seed; only the units with no sample yet are
+    measured (a failed unit is measured again, its raw folder kept aside);
+    the manifest's `resumptions` records each resumption. A run whose
+    controller still runs is refused."""
     run_dir = Path(run_dir)
     try:
-        old = json.loads((run_dir / MANIFEST_NAME).read_text())
-    except (OSError, ValueError) as exc:
+        old = read_manifest(run_dir / MANIFEST_NAME)
+    except ValueError as exc:
         raise LabError(f"{run_dir}: cannot resume, no readable {MANIFEST_NAME} ({exc})") from None
-    if old.get("status") == RUN_COMPLETE:
+    if old.status == RUN_COMPLETE:
         raise LabError(f"{run_dir.name} is complete: nothing to resume")
-    if old.get("status") not in RESUMABLE:
-        raise LabError(f"{run_dir.name}: status {old.get('status')!r} cannot be resumed")
-    app = old.get("app")
-    matrix = load_matrix(run_dir / MATRIX_NAME, app["source"] if app else None)
-    if app and matrix.app.digest != app.get("digest"):
-        raise LabError(f"{run_dir.name}: the project {app['source']} changed since the run "
-                       f"began ({app.get('digest')} then, {matrix.app.digest} now)")
-    locks = locks_of_run(matrix, old, run_dir, ui)
+    if old.status not in RESUMABLE:
+        raise LabError(f"{run_dir.name}: status {old.status.value!r} cannot be resumed")
+    if old.status == RUN_RUNNING and old.controller_state == ALIVE:
+        raise LabError(f"{run_dir.name} is still running (pid {old.controller.pid} on "
+                       f"{old.controller.host}): wait for it, or stop it, then resume")
+    app = old.app
+    matrix = load_matrix(run_dir / MATRIX_NAME, app.source if app else None)
+    if app and matrix.app.digest != app.digest:
+        raise LabError(f"{run_dir.name}: the project {app.source} changed since the run "
+                       f"began ({app.digest} then, {matrix.app.digest} now)")
+    locks = locks_of_run(matrix, old.as_dict(), run_dir, ui)
     if not locks:
-        raise LabError(f"{run_dir.name} failed before its cells had locks "
-                       f"({old.get('error') or 'no cells'}): start a new run instead")
+        raise LabError(f"{run_dir.name} {_ENDED[old.status]} before its cells had locks "
+                       f"({old.error or 'no cells'}): start a new run instead")
     lab = load_lab(lab_name)
+    reproduces = old.reproduces.model_dump(exclude_unset=True) if old.reproduces else None
     with lab_lock.hold(lab.vars["lab_state_dir"], lab.name, f"lab run --resume {run_dir.name}"):
-        return _run_matrix(matrix, lab, run_dir.parent, ui, locks, old.get("reproduces"),
+        return _run_matrix(matrix, lab, run_dir.parent, ui, locks, reproduces,
                            reconfigure, resume=(run_dir, old))
 
 
@@ -326,31 +343,108 @@ def answering_pairs(lab, ui) -> tuple:
     return (lab.without(gone) if gone else lab), dead
 
 
-def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
-                resume: tuple[Path, dict] | None = None) -> Path:
-    lab, left_out = answering_pairs(lab, ui)
+def cell_records(matrix, cells, installs: dict, install_failed: dict,
+                 earlier: dict[str, CellRecord], measured: set) -> list[CellRecord]:
+    """The manifest's cells before the first unit: coordinates, lock, the
+    installed packages; pending, or failed with the installer's error.
+    Resuming, a cell measured before keeps its command, CPUs and pairs, and
+    counts its units with samples."""
+    records = []
+    for c in cells:
+        report = installs.get(c.env_id) or {}
+        before = earlier.get(c.cell_id)
+        records.append(CellRecord(
+            **c.columns(), env_id=c.env_id, lock=f"{LOCKS_DIR}/{c.cell_id}.txt",
+            packages=_frozen(installs.get(c.env_id)) or dict(c.packages),
+            python_exact=report.get("python_exact"),
+            install={k: report.get(k) for k in ("status", "seconds")},
+            aa_twin_of=(c.cell_id.removesuffix(AA_SUFFIX) if c.cell_id.endswith(AA_SUFFIX)
+                        else None),
+            server_description=SERVERS[c.spec.server].description,
+            scenarios=list(matrix.scenarios_for(c.spec)),
+            status=CELL_FAILED if c.cell_id in install_failed else CELL_PENDING,
+            reason=install_failed.get(c.cell_id),
+            command=before.command if before else None,
+            observed_cpus=dict(before.observed_cpus) if before else {},
+            failures=[], units_ok=sum(1 for u in measured if u[0] == c.cell_id) if before else 0,
+            units_planned=0,
+            **({"measured_on": list(before.measured_on)} if before else {})))
+    return records
+
+
+def run_manifest(matrix, lab, run_id: str, reproduces: dict | None, left_out: dict,
+                 facts: dict, configured: dict, exclusions: list, cells: list[CellRecord],
+                 started: float, app_checks: dict | None,
+                 previous: Manifest | None = None, measured_before: int = 0) -> Manifest:
+    """The manifest of a run about to measure: what it measures and how, on
+    which hosts with which tools; every cell pending (or failed to install)."""
     client_host = lab.first("client")     # its tools are every client's (one playbook)
+    optional = {}
+    if left_out:
+        optional["pairs_left_out"] = left_out
+    if reproduces:
+        optional["reproduces"] = reproduces
+    if matrix.app:
+        optional["app"] = {**matrix.app.record(), "checks": app_checks or {}}
+    if previous is not None:
+        optional["resumptions"] = RunState.resumption(previous, measured_before)
+    return Manifest(
+        run_id=run_id, status=RUN_RUNNING, matrix_name=matrix.name,
+        # Reproducing, the matrix file is a temporary copy: name where it came from.
+        matrix_file=(f"{reproduces['archive']}:{reproduces['run_id']}/matrix.yaml"
+                     if reproduces else str(matrix.path)),
+        matrix=matrix.raw, matrix_sha256=sha256_file(matrix.path),
+        baseline_server=matrix.baseline_server,
+        protocol=Protocol(
+            scenarios={n: p.model_dump() for n, p in matrix.scenarios.items()},
+            repetitions=matrix.protocol.repetitions, warmup_s=matrix.protocol.warmup_s,
+            duration_s=matrix.protocol.duration_s, seed=matrix.protocol.seed,
+            aa_control=matrix.protocol.aa_control,
+            window_attempts=matrix.protocol.window_attempts, design=BLOCKS_DESIGN,
+            latency_models=latency_models(matrix), sampler_interval_s=SAMPLER_INTERVAL_S,
+            port=PORT, client_saturation_share=CLIENT_SATURATION_SHARE,
+            littles_law_tolerance=LITTLES_LAW_TOLERANCE, window_health=health.THRESHOLDS,
+            server_env=SERVER_ENV),
+        lab=LabRecord(name=lab.name, module=lab.vars.get("lab_module"), inventory=str(lab.path)),
+        hosts={h.name: HostRecord(role=h.role, address=h.address, cpus=h.cpus,
+                                  facts=facts.get(h.name, {})) for h in lab.hosts.values()},
+        cpu_sets={h.role: h.cpus for h in lab.hosts.values()},
+        lab_git=manifest.lab_git_commit(),
+        tools=Tools(**manifest.controller_tools(),
+                    wrk=facts.get(client_host.name, {}).get("wrk"),
+                    load_generators=configure.load_generators(lab)),
+        configure=ConfigureRecord(mode=configured["mode"], why=configured["why"]),
+        ansible_recap=configured["recap"],
+        excluded=_excluded(exclusions),
+        cells=cells,
+        timings=Timings(started=started,
+                        repetitions=list(previous.timings.repetitions) if previous else []),
+        **optional)
+
+
+def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
+                resume: tuple[Path, Manifest] | None = None) -> Path:
+    lab, left_out = answering_pairs(lab, ui)
     if resume:
+        # The folder keeps what it had until the run is ready to measure:
+        # a resumption that stops before then leaves it resumable as it was.
         run_dir, old = resume
         run_id = run_dir.name
-        ui.info(f"resuming run {run_id} ({old['status']}) in {run_dir}")
-        started = (old.get("timings") or {}).get("started", time.time())
+        ui.info(f"resuming run {run_id} ({old.status.value}) in {run_dir}")
+        started = old.timings.started or time.time()
+        state = RunState(run_dir, old, Samples(run_id))
+        for temp in run_dir.glob(".*.tmp"):      # writes a killed controller left half done
+            temp.unlink(missing_ok=True)
     else:
         run_id, run_dir = new_run_dir(Path(results_root), matrix.name)
         ui.info(f"run {run_id} → {run_dir}")
         started = time.time()
         shutil.copyfile(matrix.path, run_dir / MATRIX_NAME)      # the matrix as given
+        # From here on the folder says `running` and who runs it.
+        state = RunState.begin(run_dir, run_id, matrix.name, matrix.raw, reproduces, started)
+        write_or_fault(lambda _: state.save_manifest(), run_dir)
     exclusions = []
-    provenance = {"reproduces": reproduces} if reproduces else {}
-
-    def failed_before_measuring(error: str):
-        if resume:       # the folder keeps what it had; the error is printed
-            return
-        # The folder says why it holds no measurement, rather than looking half-written.
-        manifest.write_manifest(run_dir, {"run_id": run_id, "status": RUN_FAILED, "error": error,
-                                          "matrix_name": matrix.name, "matrix": matrix.raw,
-                                          "excluded": _excluded(exclusions), **provenance})
-
+    app_checks = None
     try:
         if locks is None:
             cells, exclusions = resolve(matrix, ui)
@@ -369,122 +463,53 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
         if matrix.app:
             app_checks = check_app(lab, matrix.app, cells, install_failed, ui)
     except (LabError, KeyboardInterrupt) as exc:
-        failed_before_measuring(str(exc) or "interrupted")
+        if not resume:     # a resumed run's folder keeps what it had; the error is printed
+            state.failed_before_measuring(str(exc) or "interrupted", _excluded(exclusions))
         raise
     facts = configure.host_facts(lab)
 
     samples = Samples(run_id)
-    cell_state = {c.cell_id: {"status": CELL_FAILED if c.cell_id in install_failed else CELL_PENDING,
-                              "reason": install_failed.get(c.cell_id), "command": None,
-                              "observed_cpus": {}} for c in cells}
     measured, earlier = set(), {}
     if resume:
         samples.rows = earlier_samples(run_dir)
         measured = measured_units(samples)
-        earlier = {c["cell_id"]: c for c in old.get("cells") or []}
-    base = {
-        "run_id": run_id, "status": RUN_RUNNING, "matrix_name": matrix.name,
-        # Reproducing, the matrix file is a temporary copy: name where it came from.
-        "matrix_file": (f"{reproduces['archive']}:{reproduces['run_id']}/matrix.yaml"
-                        if reproduces else str(matrix.path)),
-        "matrix": matrix.raw,
-        "matrix_sha256": sha256_file(matrix.path),
-        "baseline_server": matrix.baseline_server,
-        "protocol": {"scenarios": {n: p.model_dump() for n, p in matrix.scenarios.items()},
-                     "repetitions": matrix.protocol.repetitions,
-                     "warmup_s": matrix.protocol.warmup_s, "duration_s": matrix.protocol.duration_s,
-                     "seed": matrix.protocol.seed, "aa_control": matrix.protocol.aa_control,
-                     "window_attempts": matrix.protocol.window_attempts,
-                     "design": BLOCKS_DESIGN,
-                     "latency_models": latency_models(matrix),
-                     "sampler_interval_s": SAMPLER_INTERVAL_S, "port": PORT,
-                     "client_saturation_share": CLIENT_SATURATION_SHARE,
-                     "littles_law_tolerance": LITTLES_LAW_TOLERANCE,
-                     "window_health": health.THRESHOLDS,
-                     "server_env": SERVER_ENV},
-        "lab": {"name": lab.name, "module": lab.vars.get("lab_module"), "inventory": str(lab.path)},
-        "hosts": {h.name: {"role": h.role, "address": h.address, "cpus": h.cpus,
-                           "facts": facts.get(h.name, {})} for h in lab.hosts.values()},
-        "cpu_sets": {h.role: h.cpus for h in lab.hosts.values()},
-        **({"pairs_left_out": left_out} if left_out else {}),
-        "lab_git": manifest.lab_git_commit(),
-        "tools": {**manifest.controller_tools(), "wrk": facts.get(client_host.name, {}).get("wrk"),
-                  "load_generators": configure.load_generators(lab)},
-        "configure": {"mode": configured["mode"], "why": configured["why"]},
-        "ansible_recap": configured["recap"],
-        "excluded": _excluded(exclusions),
-        **provenance,
-    }
-    if matrix.app:
-        base["app"] = {**matrix.app.record(), "checks": app_checks}
-    if resume:
-        base["resumptions"] = [*old.get("resumptions", []), {
-            "at": time.time(), "previous_status": old["status"],
-            "previous_error": old.get("error"), "units_measured_before": len(measured),
-            "failures_measured_again": [f for c in old.get("cells") or []
-                                        for f in c.get("failures") or []]}]
-
-    def cells_entry():
-        return [{**c.columns(), "env_id": c.env_id, "lock": f"{LOCKS_DIR}/{c.cell_id}.txt",
-                 "packages": _frozen(installs.get(c.env_id)) or dict(c.packages),
-                 "python_exact": installs.get(c.env_id, {}).get("python_exact"),
-                 "install": {k: installs.get(c.env_id, {}).get(k) for k in ("status", "seconds")},
-                 "aa_twin_of": (c.cell_id.removesuffix(AA_SUFFIX)
-                                if c.cell_id.endswith(AA_SUFFIX) else None),
-                 "server_description": SERVERS[c.spec.server].description,
-                 "scenarios": list(matrix.scenarios_for(c.spec)),
-                 **cell_state[c.cell_id]} for c in cells]
-
-    rep_timings = list((old.get("timings") or {}).get("repetitions", [])) if resume else []
-    for c in cells:
-        cell_state[c.cell_id].update(failures=[], units_ok=0, units_planned=0)
-        if c.cell_id in earlier:
-            cell_state[c.cell_id].update(
-                units_ok=sum(1 for u in measured if u[0] == c.cell_id),
-                command=earlier[c.cell_id].get("command"),
-                observed_cpus=earlier[c.cell_id].get("observed_cpus") or {},
-                measured_on=list(earlier[c.cell_id].get("measured_on") or []))
-
-    def save(status: str, folder: Path = run_dir, error: str | None = None):
-        samples.write(folder)
-        extra = {"error": error} if error else {}
-        manifest.write_manifest(folder, {**base, **extra, "status": status, "cells": cells_entry(),
-                                         "timings": {"started": started, "finished": time.time(),
-                                                     "repetitions": rep_timings}})
+        earlier = {c.cell_id: c for c in old.cells}
+    records = cell_records(matrix, cells, installs, install_failed, earlier, measured)
+    planned = run_manifest(matrix, lab, run_id, reproduces, left_out, facts, configured,
+                           exclusions, records, started, app_checks,
+                           previous=old if resume else None, measured_before=len(measured))
+    write_or_fault(lambda _: state.measuring(planned, samples), run_dir)
 
     status = RUN_INTERRUPTED
     try:
         pairs = lab.pairs()
-        runnable = [c for c in cells if cell_state[c.cell_id]["status"] != CELL_FAILED]
-        shards = shard(runnable, pairs)
-        for name, shard_cells in shards.items():
-            for c in shard_cells:
-                cell_state[c.cell_id]["pair"] = name
+        runnable_ids = state.runnable()
+        shards = shard([c for c in cells if c.cell_id in runnable_ids], pairs)
+        state.assign_pairs(shards)
         try:
-            base["host_tuning"] = tune.for_manifest(tune.show(lab))
+            state.record_host_tuning(tune.for_manifest(tune.show(lab)))
         except (SSHException, OSError, CommandTimedOut) as exc:
             raise LabError(f"reading the hosts' settings failed: {one_line(exc)}") from None
-        job = PairJob(matrix=matrix, run_id=run_id, run_dir=run_dir, samples=samples,
-                      cell_state=cell_state, rep_timings=rep_timings, measured=measured,
+        job = PairJob(matrix=matrix, run_id=run_id, run_dir=run_dir, state=state,
+                      measured=measured,
                       db_host=next((h for h in lab.hosts.values() if h.role == "db"), None), ui=ui)
         if len(pairs) == 1:
-            measure_pair(job, pairs[0], shards[pairs[0].name], base.update, ui.progress)
+            measure_pair(job, pairs[0], shards[pairs[0].name], ui.progress)
         else:
-            base["pairs"] = {p.name: {"server": p.server.name, "client": p.client.name,
-                                      "cells": len(shards[p.name])} for p in pairs}
-            measure_in_parallel(job, pairs, shards, base)
-        for state in cell_state.values():      # resuming: cells measured before, all done
-            if state["status"] == CELL_PENDING and state["units_ok"] and not state["failures"]:
-                state["status"] = CELL_OK
+            state.set_pairs({p.name: PairRecord(server=p.server.name, client=p.client.name,
+                                                cells=len(shards[p.name])) for p in pairs})
+            measure_in_parallel(job, pairs, shards)
+        state.settle_measured_before()      # resuming: cells measured before, all done
         status = RUN_COMPLETE
     except LabError as exc:      # a host lost, the run folder unwritable: stop, keep the rest
-        status, base["error"] = RUN_FAILED, str(exc)
+        status = RUN_FAILED
+        state.set_error(str(exc))
         raise
     finally:
         # Runs on Ctrl-C too: what was measured is kept, the status says so.
         if status != RUN_COMPLETE:
-            settle_unfinished_cells(cell_state)
-        save_or_rescue(save, status, run_dir, Path(lab.vars["lab_state_dir"]))
+            state.settle_unfinished()
+        save_or_rescue(state.finish, status, run_dir, Path(lab.vars["lab_state_dir"]))
         with contextlib.suppress(OSError):        # a convenience link, never worth a failure
             point_latest(Path(results_root), run_dir)
     return run_dir
@@ -492,25 +517,24 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
 
 @dataclass
 class PairJob:
-    """What every pair's measuring shares: the run, its samples (thread-safe)
-    and the per-cell state (each cell belongs to one pair)."""
+    """What every pair's measuring shares: the run, its state (samples and
+    manifest, thread-safe; each cell belongs to one pair)."""
     matrix: object
     run_id: str
     run_dir: Path
-    samples: Samples
-    cell_state: dict
-    rep_timings: list
+    state: RunState
     measured: set
     db_host: object
     ui: object
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def measure_pair(job: PairJob, pair: Pair, cells: list, record, progress) -> None:
+def measure_pair(job: PairJob, pair: Pair, cells: list, progress) -> None:
     """Measure `cells` on one pair in randomized complete blocks (`units`),
-    phase by phase. `record` takes the pair's host facts (TCP settings,
-    settling) as soon as they are known, for the manifest."""
-    matrix, ui, cell_state = job.matrix, job.ui, job.cell_state
+    phase by phase, holding the controller's lease on the server host
+    (session/lease.py) throughout. The pair's host facts (TCP settings,
+    settling) go into the run state as soon as they are known."""
+    matrix, ui, state = job.matrix, job.ui, job.state
     ctx = Context(run_id=job.run_id, run_dir=job.run_dir, server_host=pair.server,
                   client_host=pair.client, server_conn=connect(pair.server),
                   client_conn=connect(pair.client), warmup_s=matrix.protocol.warmup_s,
@@ -522,7 +546,7 @@ def measure_pair(job: PairJob, pair: Pair, cells: list, record, progress) -> Non
     except (SSHException, OSError, CommandTimedOut) as exc:
         check_hosts(ctx, ui)          # names the host that is down
         raise LabError(f"preparing the hosts failed: {one_line(exc)}") from None
-    record(facts)
+    state.record_host_facts(pair.name, facts)
     if stale:
         ui.warn(f"stopped servers left on {pair.server.name} by an earlier run: {stale}")
     for role, seen in facts["settle"].items():
@@ -535,31 +559,28 @@ def measure_pair(job: PairJob, pair: Pair, cells: list, record, progress) -> Non
     cell_phases = {c.cell_id: [i for i, names in enumerate(run_phases)
                                if set(names) & set(matrix.scenarios_for(c.spec))]
                    for c in cells}
-    for cell_id, wanted in cell_phases.items():
-        cell_state[cell_id]["phases_left"] = len(wanted)
-    for i, names in enumerate(run_phases):
-        # The run's seed and the pair's name: one stream of block orders per pair.
-        seed = f"{matrix.protocol.seed}/{pair.name}" if pair.name else matrix.protocol.seed
-        order = units(matrix, cells, names, prior_results(job.samples), seed)
-        for cell_id, wanted in cell_phases.items():
-            cell_state[cell_id]["phases_left"] = sum(1 for k in wanted if k > i)
-        for unit in order:
-            cell_state[unit.cell.cell_id]["units_planned"] += 1
-        with progress(f"measuring {', '.join(names)}", len(order)) as advance:
-            for unit in order:
-                if job.stop.is_set():
-                    raise KeyboardInterrupt      # another pair's Ctrl-C: stop between units
-                if unit.key() in job.measured:       # resuming: measured before
-                    advance(f"{unit.cell.spec.label()} {unit.scenario} measured before")
-                    continue
-                if measure_unit(ctx, unit, job.samples, cell_state, job.rep_timings, ui).ssh_lost:
-                    check_hosts(ctx, ui)
-                write_or_fault(job.samples.write, job.run_dir)
-                advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
-                        f"rep {unit.repetition}")
+    state.plan(cell_phases, -1, [])
+    with Lease(pair.server):
+        for i, names in enumerate(run_phases):
+            # The run's seed and the pair's name: one stream of block orders per pair.
+            seed = f"{matrix.protocol.seed}/{pair.name}" if pair.name else matrix.protocol.seed
+            order = units(matrix, cells, names, prior_results(state.samples), seed)
+            state.plan(cell_phases, i, order)
+            with progress(f"measuring {', '.join(names)}", len(order)) as advance:
+                for unit in order:
+                    if job.stop.is_set():
+                        raise KeyboardInterrupt      # another pair's Ctrl-C: stop between units
+                    if unit.key() in job.measured:       # resuming: measured before
+                        advance(f"{unit.cell.spec.label()} {unit.scenario} measured before")
+                        continue
+                    if measure_unit(ctx, unit, state, ui).ssh_lost:
+                        check_hosts(ctx, ui)
+                    write_or_fault(lambda _: state.save(), job.run_dir)
+                    advance(f"{unit.cell.spec.label()} {unit.scenario} {unit.variant.label} "
+                            f"rep {unit.repetition}")
 
 
-def measure_in_parallel(job: PairJob, pairs: list[Pair], shards: dict, base: dict) -> None:
+def measure_in_parallel(job: PairJob, pairs: list[Pair], shards: dict) -> None:
     """Every pair measures its own cells at the same time, in its own thread.
     A pair that fails stops alone; the others finish. Then the run fails
     naming each failed pair and its unfinished cells (`lab run --resume`
@@ -577,8 +598,8 @@ def measure_in_parallel(job: PairJob, pairs: list[Pair], shards: dict, base: dic
 
     errors = {}
     with ThreadPoolExecutor(max_workers=len(pairs), thread_name_prefix="pair") as pool:
-        futures = {pool.submit(measure_pair, job, p, shards[p.name], base["pairs"][p.name].update,
-                               lines(p)): p for p in pairs if shards[p.name]}
+        futures = {pool.submit(measure_pair, job, p, shards[p.name], lines(p)): p
+                   for p in pairs if shards[p.name]}
         try:
             for future in as_completed(futures):
                 try:
@@ -590,14 +611,13 @@ def measure_in_parallel(job: PairJob, pairs: list[Pair], shards: dict, base: dic
         except KeyboardInterrupt:
             job.stop.set()       # each pair stops after the unit it is measuring
             raise
+    unfinished = {}
     for name, error in errors.items():
-        left = sorted(c.cell_id for c in shards[name]
-                      if job.cell_state[c.cell_id]["units_ok"] < job.cell_state[c.cell_id]["units_planned"]
-                      or job.cell_state[c.cell_id].get("phases_left"))
-        base["pairs"][name].update(error=error, unfinished=left)
+        unfinished[name] = job.state.unfinished(c.cell_id for c in shards[name])
+        job.state.pair_failed(name, error, unfinished[name])
     if errors:
         raise LabError("; ".join(f"pair {n}: {e} (unfinished cells: "
-                                 f"{', '.join(base['pairs'][n]['unfinished']) or 'none'})"
+                                 f"{', '.join(unfinished[n]) or 'none'})"
                                  for n, e in sorted(errors.items()))
                        + "; the other pairs finished, `lab run --resume RUN_ID` measures the rest")
 
@@ -647,55 +667,20 @@ def check_hosts(ctx, ui, tries: int = 3, wait_s: float = 5.0) -> None:
             raise HostUnreachable(
                 f"host {host.name} ({host.address}) is unreachable over SSH after {tries} tries "
                 f"({last}); the run stopped and what was measured is kept. Bring the lab back "
-                "(`lab up`); a server left on it is stopped by the next run on this lab")
+                "(`lab up`); a server left on it is stopped by its watchdog once the "
+                "controller's lease lapses (or by the next run on this lab)")
         ui.info(f"{host.name} answers over SSH again; the run goes on")
 
 
-def measure_unit(ctx, unit: Unit, samples: Samples, cell_state: dict, rep_timings: list, ui):
+def measure_unit(ctx, unit: Unit, state: RunState, ui):
     """Measure one unit; a failure is recorded for the cell and the run goes
     on. Returns the unit's Outcome."""
-    cell, state = unit.cell, cell_state[unit.cell.cell_id]
-    outcome = run_repetition(ctx, cell, unit.scenario, unit.params, unit.variant,
-                                      unit.repetition)
-    state["command"] = outcome.argv
-    if outcome.observed_cpus:
-        state["observed_cpus"] = outcome.observed_cpus
-    pair = getattr(ctx.server_host, "pair", "")
-    if pair and pair not in state.setdefault("measured_on", []):
-        state["measured_on"].append(pair)        # a resumed cell may finish on another pair
-    rep_timings.append({"cell_id": cell.cell_id, "pair": pair, "scenario": unit.scenario,
-                        "variant": unit.variant.label, "repetition": unit.repetition,
-                        "raw": outcome.raw_dir, "phases": outcome.phases, **outcome.timings,
-                        **({"wrapper": outcome.wrapper} if outcome.wrapper else {})})
-    if outcome.failure:
-        where = f"{unit.scenario} {unit.variant.label} repetition {unit.repetition}"
-        state["failures"].append({"scenario": unit.scenario, "variant": unit.variant.label,
-                                  "repetition": unit.repetition, "reason": outcome.failure,
-                                  "raw": outcome.raw_dir})
-        state["reason"] = state["reason"] or f"{where}: {outcome.failure}"
-        ui.warn(f"{cell.spec.label()} {where} failed: {outcome.failure} (logs in {outcome.raw_dir}/)")
-    else:
-        samples.add(cell.columns(), unit.scenario, unit.repetition, outcome.metrics,
-                    variant=unit.variant.label)
-        state["units_ok"] += 1
-    # ok: every unit so far measured; partial: some failed; failed: none measured.
-    state["status"] = (CELL_OK if not state["failures"] else
-                       CELL_PARTIAL if state["units_ok"] else CELL_FAILED)
+    outcome = run_repetition(ctx, unit.cell, unit.scenario, unit.params, unit.variant,
+                             unit.repetition)
+    failed = state.record_unit(unit, outcome, getattr(ctx.server_host, "pair", ""))
+    if failed:
+        ui.warn(f"{unit.cell.spec.label()} {failed} (logs in {outcome.raw_dir}/)")
     return outcome
-
-
-def settle_unfinished_cells(cell_state: dict) -> None:
-    """A run cut short: a cell is ok only if it had no unit left to measure.
-    One with units left is pending if none was measured, else partial, and
-    says so; a later phase never reached counts as units left."""
-    for state in cell_state.values():
-        if state["status"] == CELL_FAILED and not state["failures"]:
-            continue                                   # failed to install: nothing to measure
-        if state.get("phases_left") or state["units_ok"] + len(state["failures"]) < state["units_planned"]:
-            state["status"] = CELL_PARTIAL if state["units_ok"] else (
-                CELL_FAILED if state["failures"] else CELL_PENDING)
-            if state["status"] != CELL_FAILED:
-                state["reason"] = state["reason"] or "the run ended before all its units were measured"
 
 
 def latency_models(matrix) -> dict:

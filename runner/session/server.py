@@ -18,6 +18,7 @@ from runner.catalog.views import VIEWS, View
 from runner.core.errors import StepFailed
 from runner.lab.host_paths import HostPaths
 from runner.lab.ssh import run
+from runner.session.lease import watchdog_command
 from runner.session.session import PORT, Context, Session
 from runner.tools import wrk
 
@@ -75,9 +76,11 @@ def start_server(ctx: Context, cell, rep_dir: str, extra_env: dict | None = None
                           target=project.target(server.interface) if project else None)
     # setsid: the server leads its own session, so stopping it reaches every
     # worker it forked, and the check for leftovers has one key (the session).
+    # Its watchdog (session/lease.py) stops it if this controller dies.
     env = env_prefix({**server_env(project), **(extra_env or {})})
     cmd = (f"mkdir -p {rep_dir} && cd {app_dir} && ({env} setsid "
-           f"{shlex.join([*(wrapper or []), *argv])} > {rep_dir}/server.log 2>&1 < /dev/null & echo $!)")
+           f"{shlex.join([*(wrapper or []), *argv])} > {rep_dir}/server.log 2>&1 < /dev/null & "
+           f"pid=$!; {watchdog_command(ctx.server_host)} echo $pid)")
     out = run(ctx.server_conn, cmd, timeout=30).stdout.strip()
     return int(out.splitlines()[-1]), argv
 
