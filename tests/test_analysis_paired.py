@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.stats import paired
+from runner.core.model import BLOCKS_DESIGN
 from tests.support.simulate import RNG_SEED, simulate
 
 
@@ -105,7 +106,7 @@ def test_the_report_shows_the_paired_section_only_for_a_run_in_blocks(tmp_path):
     shutil.copytree(frozen, run)
     assert paired.TITLE not in build_report(run)        # shuffled, not in blocks
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest["protocol"]["design"] = paired.BLOCKS_DESIGN
+    manifest["protocol"]["design"] = BLOCKS_DESIGN
     (run / "manifest.json").write_text(json.dumps(manifest))
     text = build_report(run)
     section = text.split(f"## {paired.TITLE}")[1].split("\n## ")[0]

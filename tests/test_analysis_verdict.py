@@ -14,6 +14,7 @@ import pytest
 
 from analysis.report.markdown import build_report
 from analysis.stats import paired, verdict
+from runner.core.model import BLOCKS_DESIGN
 from analysis.stats.verdict import (EQUIVALENT, FASTER, NOT_JUDGED, NOT_SIGNIFICANT, SLOWER,
                                     UNDETERMINED)
 
@@ -74,7 +75,7 @@ def test_the_paired_rule(p_different, p_equivalent, ratio, word):
 
 
 def test_the_design_chooses_the_rule():
-    assert verdict.design_of({"protocol": {"design": paired.BLOCKS_DESIGN}}) == verdict.BLOCKS
+    assert verdict.design_of({"protocol": {"design": BLOCKS_DESIGN}}) == verdict.BLOCKS
     assert verdict.design_of({"protocol": {}}) == verdict.REPETITIONS
     compared = pd.DataFrame({"cell_id": ["a"], "baseline_cell_id": ["b"], "scenario": ["s"],
                              "variant": ["v"], "verdict": [NOT_SIGNIFICANT], "why": ["x"]})
@@ -117,7 +118,7 @@ def run(tmp_path) -> Path:
 
 def test_a_run_in_blocks_prints_the_paired_verdict_once_per_pair(run):
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest["protocol"]["design"] = paired.BLOCKS_DESIGN
+    manifest["protocol"]["design"] = BLOCKS_DESIGN
     (run / "manifest.json").write_text(json.dumps(manifest))
     said = printed_verdicts(build_report(run))
     # Two repetitions: the bootstrap rule would say "no significant

@@ -25,11 +25,10 @@ import pandas as pd
 import pytest
 
 from runner.core.model import read_manifest
-from tests.conftest import REPO, lab_capable
-from tests.lab_helpers import LAB, LAB_CMD, lab, run_folders, servers_on_host
+from tests.conftest import REPO
+from tests.support.lab import LAB, LAB_CMD, lab, run_folders, servers_on_host
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(lab_capable() is not None, reason=str(lab_capable()))]
+pytestmark = pytest.mark.e2e
 
 MATRIX = REPO / "tests" / "data" / "matrices" / "controller-kill.yaml"
 UNITS = 6            # one cell, single-client keep-alive, 6 repetitions

@@ -33,6 +33,8 @@ from runner.catalog.views import JSON_VIEWS, VIEWS
 from tests.support.loopback import (APP_DIR, LOOPBACK, REQUEST_TIMEOUT_S, STOP_GRACE_S, free_port, get,
                                     listening, log_tail, session_pids, start, stop, wait_ready)
 
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+
 CASES = [(name, 1, 1) for name in SERVERS] + [
     (name, 2, 1) for name, s in SERVERS.items() if s.max_workers is None or s.max_workers >= 2
 ] + [(name, 2, 2) for name, s in SERVERS.items() if s.takes_threads]
@@ -54,8 +56,6 @@ def recording(self):
 BaseDatabaseWrapper.ensure_connection = recording
 django.setup()
 from django.test import AsyncClient, Client
-
-pytestmark = [pytest.mark.integration, pytest.mark.network]
 paths = json.loads(sys.argv[1])
 out = {}
 client = Client()
