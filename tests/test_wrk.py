@@ -100,6 +100,7 @@ def test_command_is_single_client_by_default():
 
 @pytest.mark.integration
 @pytest.mark.needs("wrk")
+@pytest.mark.serial   # planted stalls against real latencies
 def test_real_wrk_against_a_server_with_rare_stalls_gives_its_true_latencies():
     server = StallingServer()
     try:
