@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from runner.catalog import user_app
-from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import AptPackage, Scenario, StepFailed, Variant
 
 Count = Annotated[int, Strict(), Field(ge=1, le=100_000)]
 # Where compiled bytecode goes on the server host (PYTHONPYCACHEPREFIX),
@@ -101,6 +101,10 @@ def count_metrics(rows: list[dict], per_thread: bool) -> dict:
 
 class Instructions(Scenario):
     name = "instructions"
+    order = 80
+    # The instrument, on the server hosts.
+    apt_packages = (AptPackage("valgrind", "server", executable="valgrind",
+                               version=("valgrind", "--version")),)
     Params = Params
     warmup = False                  # the baseline server's requests are the warm-up
     instrument_ready_s = READY_TIMEOUT_S
