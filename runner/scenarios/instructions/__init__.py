@@ -7,7 +7,7 @@ forks or spawns included), and sends it exactly `baseline_requests`, then
 host over the lab's network, each after a pause (`pause_ms`) in which the
 server goes idle; the report divides the difference of the two
 totals by the difference of the counts, so start-up and shutdown cancel
-(analysis/runs/instructions.py). `cachegrind` counts per process; `callgrind`
+(analysis/scenarios/instructions.py). `cachegrind` counts per process; `callgrind`
 also per thread (an ASGI server's event loop apart from the threads that
 run sync code). Per-process randomness is fixed: PYTHONHASHSEED=0 (the
 protocol's), address-space randomisation off (setarch -R), and every
