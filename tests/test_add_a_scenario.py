@@ -235,8 +235,8 @@ def test_its_samples_go_through_report_and_compare(toy_tree, tmp_path):
     assert "toy" in comparison and "toy_metric" in comparison
 
 
-@pytest.mark.network
 def test_lab_matrix_show_lists_its_variants(toy_tree, tmp_path):
+    """As tests/test_cli_matrix.py: real uv (the pins are resolved), no host."""
     (tmp_path / "m.yaml").write_text(MATRIX)
     res = lab(toy_tree, "matrix", "show", str(tmp_path / "m.yaml"))
     assert res.returncode == 0, res.stderr
