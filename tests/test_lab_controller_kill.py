@@ -108,7 +108,8 @@ def test_a_killed_controller_leaves_a_run_cut_short_that_resume_completes(lab_up
     print(f"server host clear {time.monotonic() - killed_at:.1f} s after the kill")
 
     # lab report reads it and says it was cut short.
-    out = " ".join(lab("report", str(run_dir)).stdout.split())
+    reported = lab("report", str(run_dir))
+    out = " ".join((reported.stdout + reported.stderr).split())    # the notice is a warning: stderr
     assert "This run was cut short" in out, out
     assert f"lab run --resume {run_dir.name}" in out, out
     assert "This run was cut short" in (run_dir / "report.md").read_text()

@@ -127,3 +127,26 @@ def test_untuned_hosts_are_named_on_the_reports_first_screen():
         s["ok"] = True
     assert tuning_lines({"host_tuning": tune.for_manifest(shown)}) == []
     assert tuning_lines({}) == []        # runs from before tuning was recorded
+
+
+def test_what_show_reports_on_a_real_host_fits_the_manifests_model(tmp_path):
+    """The run records `lab tune show` in the manifest (host_tuning): the
+    script's real output, through for_manifest, validates in the typed
+    model, before and after an apply is noted in the journal."""
+    import json
+    import subprocess
+
+    from runner.core.model import HostTuning
+    journal = tmp_path / "journal.jsonl"
+    script = Path(th.__file__)
+
+    def shown() -> list[dict]:
+        out = subprocess.run([sys.executable, str(script), "show", "--cpus", str(MEASURED[0]),
+                              "--journal", str(journal)], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+        return [{"hosts": ["server", "client"], "cpus": str(MEASURED[0]), **json.loads(out)}]
+
+    tuning = HostTuning.model_validate(tune.for_manifest(shown()))
+    assert tuning.machines[0].journal is False and tuning.machines[0].settings
+    journal.write_text('{"name": "swap", "value": "1"}\n')     # as an apply leaves it
+    assert HostTuning.model_validate(tune.for_manifest(shown())).machines[0].journal is True

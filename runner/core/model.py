@@ -417,7 +417,7 @@ class TunedMachine(_Record):
 
     hosts: list[str] = Field(default_factory=list)
     cpus: Optional[str] = None
-    journal: Optional[str] = None
+    journal: Optional[bool] = None      # an apply is in force: its journal holds old values
     settings: dict[str, TunedSetting] = Field(default_factory=dict)
 
 
