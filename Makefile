@@ -7,7 +7,9 @@ MATRIX ?= matrices/demo.yaml
 RUN   ?= results/latest
 SEED  ?=
 FULL  ?=
-APT_PACKAGES := wrk hey valgrind openssh-server iproute2 procps python3-venv python3-apt postgresql-15 nginx acl chromium
+# The lab's own Debian packages; the scenarios' own (their apt_packages) come
+# from `lab apt-packages` once the lab's venv exists.
+APT_PACKAGES := wrk openssh-server iproute2 procps python3-venv python3-apt acl chromium
 
 .PHONY: help setup lab-up lab-down install run report demo calibrate seed seeds lint check test
 
@@ -24,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check uv
 	@$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -e '.[test]'
+	@pkgs="$$($(LAB_CLI) apt-packages)"; dpkg-query -W $$pkgs >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; }
 	@touch $@
 	@echo "setup done: $(LAB_CLI)"
 

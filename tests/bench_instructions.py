@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.runs.instructions import PER_REQUEST
+from analysis.scenarios.instructions import PER_REQUEST
 from analysis.runs.load import load_run
 from analysis.stats.steps import THRESHOLD, change_points
 from runner.core.model import AA_SUFFIX

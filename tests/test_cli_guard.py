@@ -13,7 +13,7 @@ from runner.core.errors import LabError
 
 COMMANDS = {
     "": ["up", "down", "health", "install", "run", "seed", "seeds", "calibrate", "report",
-         "archive", "verify", "compare", "reproduce", "matrix", "tune"],
+         "archive", "verify", "compare", "reproduce", "apt-packages", "matrix", "tune"],
     "matrix": ["show", "schema"],
     "tune": ["show", "apply", "restore"],
 }

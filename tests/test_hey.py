@@ -1,5 +1,5 @@
 """hey (seed 004's client): its argv, and its summary parsed as hey computes
-it (runner/tools/hey.py), checked against real hey runs whose answer is
+it (runner/scenarios/hey/client.py), checked against real hey runs whose answer is
 known: a server that answers after a fixed sleep, and a port where nothing
 listens."""
 import http.server
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from runner.tools import hey
+from runner.scenarios.hey import client as hey
 
 HEY = shutil.which("hey")
 SLEEP_S = 0.02

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.runs.instructions import PER_REQUEST, with_per_request
+from analysis.scenarios.instructions import PER_REQUEST, with_per_request
 from runner.scenarios.instructions import Params, count_metrics, parse_counts, valgrind_argv
 
 REPO = Path(__file__).resolve().parent.parent
@@ -193,7 +193,7 @@ def test_side_by_side_says_where_time_and_instructions_disagree():
 
 
 def test_sweep_tables_lay_releases_out_in_version_order():
-    from analysis.runs.instructions import per_request_name, sweep_tables
+    from analysis.scenarios.instructions import per_request_name, sweep_tables
     rows = [{"server": server, "python": "3.12", "django": "5.2", "asgiref": asgiref,
              "variant": PER_REQUEST, "metric": per_request_name("instructions"),
              "value": value, "repetition": rep}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.runs.instructions import PER_REQUEST
+from analysis.scenarios.instructions import PER_REQUEST
 from analysis.runs.load import load_run
 from tests.conftest import REPO
 from tests.support.lab import LAB, lab, run_folders

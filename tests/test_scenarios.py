@@ -238,12 +238,23 @@ def test_prior_results_give_each_cell_its_peak_throughput():
     assert prior_results(samples) == {"a": {"concurrency_peak_rps": 2100.0}}
 
 
-def test_the_polls_view_runs_only_under_user_ramp(write_matrix):
-    m = load_matrix(write_matrix(BASE.replace("view: [drf, raw]", "view: [drf, polls]")
+def test_a_view_needing_a_service_no_scenario_sets_up_is_refused(write_matrix):
+    with pytest.raises(LabError) as refused:
+        load_matrix(write_matrix(BASE.replace("view: [drf, raw]", "view: [drf, polls]")
                                  + "scenarios: {concurrency: {levels: [4]}}\n"))
-    assert [c.view for c in m.cells] == ["drf"]
-    (polls,) = [x for x in m.excluded if x.spec.view == "polls"]
-    assert "runs only under user-ramp" in polls.reason
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "view 'polls' needs the service postgres" in message
+    assert "(concurrency)" in message and "scenarios that do: user-ramp" in message
+
+
+def test_the_polls_view_runs_only_under_the_scenario_that_sets_up_its_database(write_matrix):
+    m = load_matrix(write_matrix(BASE.replace("view: [drf, raw]", "view: [polls]")
+                                 + "scenarios: {single-client: {}, user-ramp: {}}\n"))
+    assert {c.view for c in m.cells} == {"polls"}
+    assert all(list(m.scenarios_for(c)) == ["user-ramp"] for c in m.cells)
+    reason = SCENARIOS["single-client"].exclusion(m.cells[0], m.scenarios["single-client"])
+    assert reason == "view 'polls' needs postgres, which single-client does not set up"
 
 
 def one_repetition(monkeypatch, tmp_path, start_server, **patches):

@@ -84,11 +84,11 @@ def host(name, address, lab_root="/lab/root"):
 def test_server_env_points_the_app_at_the_db_host():
     server, db = host("server", "198.18.23.11"), host("db", "198.18.23.12")
     params = ur.Params(conn_max_age_s=60)
-    env = ur.UserRamp().server_env(types.SimpleNamespace(server_host=server, db_host=db), params)
+    env = ur.UserRamp().server_env(types.SimpleNamespace(server_host=server, role_hosts={"db": db}), params)
     assert env == {"LAB_DB": "postgres", "LAB_DB_HOST": "198.18.23.12", "LAB_DB_PORT": "5432",
                    "LAB_DB_NAME": "polls", "LAB_DB_USER": "polls", "LAB_DB_CONN_MAX_AGE": "60"}
     # A lab without a db host (the run puts None in the context): the server host.
-    lonely = types.SimpleNamespace(server_host=host("server", "198.18.99.11"), db_host=None)
+    lonely = types.SimpleNamespace(server_host=host("server", "198.18.99.11"), role_hosts={})
     assert ur.UserRamp().server_env(lonely, params)["LAB_DB_HOST"] == "198.18.99.11"
 
 
@@ -155,8 +155,8 @@ class FakeSession:
         self.ctx = types.SimpleNamespace(
             server_host=host("server", "198.18.23.11", lab_root), port=protocol.PORT,
             server_conn=self.server_conn, client_conn=self.client_conn,
-            db_host=None)
-        self.ctx.db_host = self.ctx.server_host
+            role_hosts={})
+        self.ctx.role_hosts["db"] = self.ctx.server_host
         self.cell = types.SimpleNamespace(env_id="env1")
         self.server_paths = types.SimpleNamespace(app=f"{lab_root}/app",
                                                   venv_bin=lambda env: f"{lab_root}/envs/{env}/venv/bin")

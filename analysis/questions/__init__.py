@@ -1,4 +1,4 @@
 """Questions asked of a run beyond its verdicts: the overhead attribution,
 anomaly flags, a seed's published-vs-measured claims, a calibration run's
-resolution, and the instructions and version sweeps (runnable as
-``python -m analysis.questions.instructions_sweep`` / ``.version_pivot``)."""
+resolution, and the version sweep (runnable as
+``python -m analysis.questions.version_pivot``)."""

@@ -54,6 +54,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.runs.declared import declaring
 from analysis.stats.bootstrap import twin_sets
 from analysis.stats.summary import CELL_COLUMNS
 
@@ -121,8 +122,8 @@ def anomalies(medians: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.
 
 
 def _one_client(cell: dict) -> bool:
-    return cell["scenario"] == "single-client" or (cell["scenario"], cell["variant"]) == (
-        "concurrency", "c=1")
+    variants = declaring("one_client_variants").get(cell["scenario"], ())
+    return variants == "*" or cell["variant"] in variants
 
 
 def _flag(group: list[dict], axis: str, metric: str) -> list[dict]:

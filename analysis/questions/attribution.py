@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.render import formatting as fmt
+from analysis.runs.declared import one
 from analysis.stats.bootstrap import CONFIDENCE, MIN_REPETITIONS, N_RESAMPLES, SEED, twin_sets
 from analysis.stats.summary import CELL_COLUMNS, KEYS, REPETITION_KEYS
 
-SCENARIO = "single-client"
 METRIC = "latency_p50"
 # The views each part needs; drf is optional.
 NEEDED = {"W": ("raw", "sync-bare", "sync"), "S": ("raw", "sync-bare", "async-bare", "sync")}
@@ -110,10 +110,16 @@ def _pair_rows(server: str, baseline: str, conditions: dict, cells: dict) -> lis
     return rows
 
 
+def _scenario() -> str:
+    """The scenario whose p50 is split: the one whose report declares it the
+    reference latency (one request at a time, kept alive)."""
+    return one("reference_latency")[0]
+
+
 def _repetitions(samples: pd.DataFrame) -> pd.DataFrame:
     """Per-repetition p50 of the single-client cells of the views used."""
     views = {*NEEDED["S"], "drf"}
-    keep = (samples["scenario"] == SCENARIO) & (samples["metric"] == METRIC) \
+    keep = (samples["scenario"] == _scenario()) & (samples["metric"] == METRIC) \
         & samples["view"].isin(views)
     twins = {cell_id for ids in twin_sets(samples) for cell_id in ids[1:]}
     subset = samples[keep & ~samples["cell_id"].isin(twins)]
@@ -126,7 +132,7 @@ def _repetitions(samples: pd.DataFrame) -> pd.DataFrame:
 def missing_views(samples: pd.DataFrame) -> list[str]:
     """The views attribution needs that the run's single-client cells lack
     (empty when it has them all, or when it has none: then it was not asked)."""
-    have = set(samples.loc[samples["scenario"] == SCENARIO, "view"])
+    have = set(samples.loc[samples["scenario"] == _scenario(), "view"])
     needed = set(NEEDED["S"])
     if not have & {"raw", "sync-bare", "async-bare"}:
         return []
@@ -171,10 +177,10 @@ def attribution_lines(frame: pd.DataFrame, missing: list[str]) -> list[str]:
         need = ", ".join(NEEDED["S"])
         why = (f"this run lacks the view(s) {', '.join(missing)}" if missing
                else "no ASGI server had every view it needs next to the WSGI baseline")
-        return lines + [f"Not estimated: {why}. It needs single-client cells of the views"
+        return lines + [f"Not estimated: {why}. It needs {_scenario()} cells of the views"
                         f" {need} on an ASGI server and on the WSGI baseline, under the same"
                         " conditions (see `matrices/attribution.yaml`).", ""]
-    lines += ["The single-client p50 difference between an ASGI server and the WSGI"
+    lines += [f"The {_scenario()} p50 difference between an ASGI server and the WSGI"
               " baseline, split using cells of the same run (analysis/questions/attribution.py says"
               " how). The parts add up to the total; intervals are 95 % percentile"
               " bootstrap intervals over the repetitions of every cell used:", ""]

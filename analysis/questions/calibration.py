@@ -31,11 +31,11 @@ import pandas as pd
 import yaml
 
 from analysis.stats import paired, verdict
+from analysis.runs.declared import one
 from analysis.runs.load import load_run
 from runner.core.files import write_atomic
 from runner.core.model import CALIBRATION_NAME, CALIBRATION_PLAN_NAME
 
-SCENARIO, VARIANT = "single-client", "keep-alive"
 BLOCKS_PER_TRIAL = 4
 DIFFERENT = (verdict.SLOWER, verdict.FASTER)
 
@@ -89,13 +89,15 @@ def calibration(samples: pd.DataFrame, manifest: dict, plan: dict,
     if "spin-0" not in cells:
         raise ValueError("not a calibration run: no spin-0 cell in its manifest")
     base = cells["spin-0"]["cell_id"]
-    table = paired.blocks(samples[(samples["scenario"] == SCENARIO)
-                                  & (samples["variant"] == VARIANT)])
+    # The scenario and variant calibration measures (its report declares them).
+    scenario, variant = one("calibration_variant")
+    table = paired.blocks(samples[(samples["scenario"] == scenario)
+                                  & (samples["variant"] == variant)])
 
     def d(cell_id: str, against: str) -> np.ndarray:
-        return paired.log_ratios(table, cell_id, against, SCENARIO, VARIANT)
+        return paired.log_ratios(table, cell_id, against, scenario, variant)
 
-    base_p50 = table[(base, SCENARIO, VARIANT)].dropna() if len(table) else pd.Series(dtype=float)
+    base_p50 = table[(base, scenario, variant)].dropna() if len(table) else pd.Series(dtype=float)
     base_p50_ms = float(base_p50.median()) if len(base_p50) else math.nan
 
     aa = {view: _pair_summary(d(twins[c["cell_id"]], c["cell_id"]), blocks_per_trial)
@@ -127,7 +129,7 @@ def calibration(samples: pd.DataFrame, manifest: dict, plan: dict,
     return {
         "run_id": manifest.get("run_id"),
         "pilot_run": plan.get("pilot_run"), "pilot_p50_ms": plan.get("pilot_p50_ms"),
-        "server": cells["spin-0"].get("server"), "scenario": f"{SCENARIO} {VARIANT}",
+        "server": cells["spin-0"].get("server"), "scenario": f"{scenario} {variant}",
         "metric": paired.METRIC, "baseline_p50_ms": round(base_p50_ms, 5),
         "blocks": baseline_aa.get("blocks", 0), "blocks_per_trial": blocks_per_trial,
         "alpha": verdict.ALPHA, "margin_pct": verdict.MIN_EFFECT * 100,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.runs.instructions import with_per_request
+from analysis.runs.declared import derive
 from runner.core.model import (
     DEFAULT_VARIANT,
     MANIFEST_NAME,
@@ -87,8 +87,8 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
         raise ValueError(f"run folder not found: {where}")
 
     manifest = _read_manifest(folder / MANIFEST_NAME)
-    # Figures derived from several units' samples (instructions per request).
-    samples = with_per_request(_read_samples(folder / SAMPLES_NAME))
+    # Figures derived from several units' samples (a scenario report's derive hook).
+    samples = derive(_read_samples(folder / SAMPLES_NAME))
     return samples, manifest
 
 

@@ -11,6 +11,7 @@ import pkgutil
 
 from analysis.scenarios.base import DEFAULT_HEADLINE, FigureSpec, ScenarioReport
 from analysis.render.sections import Section, comparisons, generic
+from analysis.runs.declared import register
 
 __all__ = ["REPORTS", "FigureSpec", "ScenarioReport", "figure_specs", "headline_metrics",
            "scenario_order", "scenario_sections", "wants_repetitions"]
@@ -23,7 +24,10 @@ def _discover() -> dict[str, ScenarioReport]:
             continue
         report = importlib.import_module(f"{__name__}.{module.name}").REPORT
         found[report.name] = report
-    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+    ordered = dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+    for report in ordered.values():
+        register(report)
+    return ordered
 
 
 REPORTS = _discover()

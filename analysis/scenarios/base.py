@@ -33,6 +33,16 @@ class ScenarioReport:
     headline: tuple[str, ...] = DEFAULT_HEADLINE
     # Metrics (names or compiled patterns) whose per-repetition values its figures use.
     figure_metrics: tuple = field(default=())
+    # (samples) -> samples: metrics derived from several units' samples when
+    # a run is loaded (analysis/runs/load.py calls it when the run has the scenario).
+    derive: Optional[Callable] = None
+    # Its variants measured one request at a time ("*": all of them): the
+    # anomaly flags compare cells along the one-client axes only there.
+    one_client_variants: tuple[str, ...] = ()
+    # Its latency_p50 is one request at a time on a kept-alive connection:
+    # the overhead attribution splits it; `lab calibrate`'s variant.
+    reference_latency: bool = False
+    calibration_variant: Optional[str] = None
 
     def wants(self, metric: str) -> bool:
         return any(m.match(metric) if isinstance(m, re.Pattern) else m == metric

@@ -90,7 +90,7 @@ def figure(medians: pd.DataFrame, ci: dict, labels: dict, manifest: dict) -> Fig
 
 
 REPORT = ScenarioReport(
-    "concurrency", order=1, section=section,
+    "concurrency", order=1, section=section, one_client_variants=("c=1",),
     figures=(FigureSpec(
         "fig-concurrency",
         "Scenario concurrency: throughput and p99 latency at each number of connections, one"

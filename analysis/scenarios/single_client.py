@@ -24,4 +24,5 @@ def section(facts, scenario: str, rows: pd.DataFrame) -> Section:
     return Section(scenario, intro, [(f"{scenario}: median per cell", "", table)])
 
 
-REPORT = ScenarioReport("single-client", order=0, section=section)
+REPORT = ScenarioReport("single-client", order=0, section=section, one_client_variants="*",
+                        reference_latency=True, calibration_variant="keep-alive")

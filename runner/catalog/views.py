@@ -43,7 +43,9 @@ class View:
     app: str = "django"             # which application serves it (runner/servers.TARGETS)
     slow_path: str | None = None    # io-mix: the path that sleeps ?s= seconds
     match: str = "exact"            # "exact" bytes, or "contains" for pages with data in them
-    only_under: str | None = None   # the one scenario that sets up what its app needs
+    # The lab's services its app needs (e.g. "postgres"): it runs only under
+    # scenarios that set them up (a scenario's `services`).
+    services: tuple[str, ...] = ()
 
 
 # Views sized by their name, one family per kind of work: any size is a
@@ -67,7 +69,7 @@ SIZED = {f.prefix: f for f in (
                 "async def view holding the CPU {n} µs per request (seed 002's CPU-bound view)"),
     SizedFamily("loop", "iterations", "/loop/?n={n}", b"loop",
                 "plain sync view running a fixed Python loop {n} times per request (the "
-                "instructions instrument's planted cost: the same work at any speed)"),
+                "instruction-counting instrument's planted cost: the same work at any speed)"),
     SizedFamily("sleep-sync", "ms", "/io/sync/slow?s={s}", b"slow",
                 "sync view waiting {n} ms in time.sleep (seed 002's I/O-bound view)"),
     SizedFamily("sleep-async", "ms", "/io/async/slow?s={s}", b"slow",
@@ -212,7 +214,7 @@ VIEWS: Views = Views({
             expected_status=200,
             expected_body=b'id="polls-index"',
             match="contains",
-            only_under="user-ramp",
+            services=("postgres",),
             expected_content_type="text/html",
             description="the polls tutorial app on PostgreSQL (seed 003); the index page "
                         "must contain its marker",

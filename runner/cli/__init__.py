@@ -35,6 +35,7 @@ app.command("archive")(results.archive)
 app.command("verify")(results.verify)
 app.command("compare")(results.compare_cmd)
 app.command("reproduce")(results.reproduce_cmd)
+app.command("apt-packages")(lifecycle.apt_packages)
 
 matrix_app.command("show")(matrix.show)
 matrix_app.command("schema")(matrix.schema)

@@ -69,3 +69,9 @@ def health(lab: str = LabOpt):
     if problems:
         raise typer.Exit(1)
     ui.info(f"lab {lab!r} ({target.name}): every host answers")
+
+
+def apt_packages():
+    """Print the Debian packages the scenarios use (their apt_packages), for `make setup`."""
+    from runner.scenarios import apt_packages as declared
+    print(" ".join(declared()))

@@ -32,7 +32,7 @@ def show(matrix: Path, app_source: Optional[str] = AppOpt):
     ui.exclusions(excluded)
     for name, params in m.scenarios.items():
         variants = SCENARIOS[name].variants(params, {})
-        shown = ", ".join(v.label for v in variants) or "one per rate, from the concurrency peak"
+        shown = ", ".join(v.label for v in variants) or SCENARIOS[name].variants_later
         ui.info(f"scenario {name}: {shown}; settings {params.model_dump()}")
     ui.info("each cell × scenario variant × repetition runs on a fresh server")
 

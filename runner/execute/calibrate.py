@@ -27,11 +27,15 @@ from runner.core.errors import LabError
 from runner.core.files import write_atomic
 from runner.core.model import CALIBRATION_PLAN_NAME, SAMPLES_NAME
 from runner.execute.run import run_matrix
+from runner.scenarios import SCENARIOS
 from runner.matrix.expand import load_matrix
 
 TEMPLATE = REPO_ROOT / "matrices" / "calibrate.yaml"
 DEFAULT_EFFECTS = (5.0, 10.0)
 PILOT_REPETITIONS = 3
+# The scenarios that can calibrate: those that declare the variant whose p50
+# is one request at a time on a kept-alive connection.
+CALIBRATING = [name for name, s in SCENARIOS.items() if s.calibration_variant]
 
 
 def check_template(path: Path) -> dict:
@@ -42,8 +46,8 @@ def check_template(path: Path) -> dict:
     if len(matrix.cells) != 1 or axes.get("view") != ["spin-0"]:
         raise LabError(f"{path}: a calibration template has exactly one cell, with view "
                        f"[spin-0]; got {len(matrix.cells)} cell(s), view {axes.get('view')}")
-    if list(matrix.scenarios) != ["single-client"]:
-        raise LabError(f"{path}: scenarios: calibration runs single-client only; "
+    if len(matrix.scenarios) != 1 or list(matrix.scenarios)[0] not in CALIBRATING:
+        raise LabError(f"{path}: scenarios: calibration runs {' or '.join(CALIBRATING)} only; "
                        f"got {', '.join(matrix.scenarios)}")
     if matrix.protocol.repetitions < 2:
         raise LabError(f"{path}: protocol.repetitions: calibration needs at least 2 blocks")
@@ -62,9 +66,9 @@ def planted_us(p50_ms: float, effects) -> dict[float, int]:
 
 
 def pilot_p50_ms(run_dir: Path) -> float:
-    """Median single-client p50 (ms) of the pilot's windows."""
+    """Median p50 (ms) of the pilot's windows of a calibrating scenario."""
     df = pd.read_parquet(run_dir / SAMPLES_NAME)
-    p50 = df[(df["metric"] == "latency_p50") & (df["scenario"] == "single-client")]["value"]
+    p50 = df[(df["metric"] == "latency_p50") & df["scenario"].isin(CALIBRATING)]["value"]
     if p50.empty:
         raise LabError(f"the pilot run {run_dir.name} measured nothing (see its manifest)")
     return float(p50.median())

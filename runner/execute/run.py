@@ -67,7 +67,7 @@ from runner.lab.ssh import connect
 from runner.lab.ssh import run as ssh_run
 from runner.matrix.expand import Exclusion, load_matrix
 from runner.matrix.locks import Cell, cell_from_lock, environments, locks_of_run, resolve_matrix
-from runner.scenarios import SCENARIOS, playbook_vars
+from runner.scenarios import SCENARIOS, host_roles, playbook_vars
 from runner.scenarios.wrk_window import LITTLES_LAW_TOLERANCE
 from runner.session import health
 from runner.session.settle import MAX_BUSY, settle_hosts
@@ -492,7 +492,8 @@ def _run_matrix(matrix, lab, results_root, ui, locks, reproduces, reconfigure,
             raise LabError(f"reading the hosts' settings failed: {one_line(exc)}") from None
         job = PairJob(matrix=matrix, run_id=run_id, run_dir=run_dir, state=state,
                       measured=measured,
-                      db_host=next((h for h in lab.hosts.values() if h.role == "db"), None), ui=ui)
+                      role_hosts={h.role: h for h in lab.hosts.values()
+                                  if h.role in host_roles(matrix.scenarios)}, ui=ui)
         if len(pairs) == 1:
             measure_pair(job, pairs[0], shards[pairs[0].name], ui.progress)
         else:
@@ -524,7 +525,7 @@ class PairJob:
     run_dir: Path
     state: RunState
     measured: set
-    db_host: object
+    role_hosts: dict
     ui: object
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -539,7 +540,7 @@ def measure_pair(job: PairJob, pair: Pair, cells: list, progress) -> None:
                   client_host=pair.client, server_conn=connect(pair.server),
                   client_conn=connect(pair.client), warmup_s=matrix.protocol.warmup_s,
                   duration_s=matrix.protocol.duration_s,
-                  window_attempts=matrix.protocol.window_attempts, db_host=job.db_host)
+                  window_attempts=matrix.protocol.window_attempts, role_hosts=job.role_hosts)
     try:
         stale = reap_stale_servers(ctx)
         facts = {"server_tcp": read_net_facts(ctx.server_conn), "settle": settle_hosts(ctx)}

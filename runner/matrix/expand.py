@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from runner.catalog.views import VIEWS
 from runner.catalog.user_app import UserApp, register
 from runner.core.errors import LabError
 from runner.matrix.app_source import load_app
@@ -292,6 +293,7 @@ def load_matrix(path: str | Path, app_source: str | None = None) -> Matrix:
     scenarios = scenario_settings(spec.scenarios)
     if not scenarios:
         raise LabError(f"{path}: scenarios: names no scenario to run; allowed: {', '.join(SCENARIOS)}")
+    _check_services(path, cells, scenarios)
     cells, excluded = _scenario_exclusions(cells, excluded, scenarios)
     if not cells:
         raise LabError(f"{path}: every cell is excluded ({len(excluded)} excluded); "
@@ -300,6 +302,20 @@ def load_matrix(path: str | Path, app_source: str | None = None) -> Matrix:
                   raw=raw, pins=fixed, package_axes=package_axes,
                   baseline_server=spec.baseline_server, protocol=spec.protocol,
                   cells=tuple(cells), excluded=tuple(excluded), scenarios=scenarios, app=app)
+
+
+def _check_services(path, cells, scenarios) -> None:
+    """A view whose app needs a service (a view's `services`) that none of
+    the matrix's scenarios sets up (a scenario's `services`) is refused."""
+    provided = {service for name in scenarios for service in SCENARIOS[name].services}
+    for view in dict.fromkeys(cell.view for cell in cells):
+        for service in getattr(VIEWS.get(view), "services", ()):
+            if service not in provided:
+                providers = [n for n, s in SCENARIOS.items() if service in s.services]
+                raise LabError(
+                    f"{path}: view {view!r} needs the service {service}, which none of the "
+                    f"matrix's scenarios ({', '.join(scenarios)}) sets up; scenarios that do: "
+                    f"{', '.join(providers) or 'none'}")
 
 
 def _scenario_exclusions(cells, excluded, scenarios):

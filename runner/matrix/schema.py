@@ -109,6 +109,14 @@ class Axes(BaseModel):
     view: list[ViewName] = Field(min_length=1, description="Views, by name (runner/catalog/views.py).")
 
 
+# What the scenarios declare (runner/scenarios/base.py) that the schema states.
+REMEASURING = ", ".join(n for n, s in SCENARIOS.items() if s.remeasure_disturbed)
+DEFAULT_SCENARIOS = {n: {} for n, s in SCENARIOS.items() if s.matrix_default}
+DEFAULT_DESCRIPTION = "; ".join(
+    f"{n}, {', '.join(v.label for v in SCENARIOS[n].variants(SCENARIOS[n].Params(), {}))}"
+    for n in DEFAULT_SCENARIOS)
+
+
 class Protocol(BaseModel):
     """How each cell is measured (the run protocol)."""
 
@@ -122,7 +130,7 @@ class Protocol(BaseModel):
     window_attempts: Annotated[int, Strict(), Field(ge=1, le=10)] = Field(
         default=3,
         description="How many times at most a window flagged disturbed (window health) is "
-                    "measured, in scenarios that re-measure (single-client, concurrency); 1: "
+                    f"measured, in scenarios that re-measure ({REMEASURING}); 1: "
                     "never again, the window is only flagged.")
     aa_control: Annotated[bool, Strict()] = Field(
         default=False,
@@ -224,8 +232,8 @@ class MatrixFile(BaseModel):
         default=None, description="Your own Django project instead of lab_app: its views are "
                                   "`app:<name>` in axes.view (docs/byo.md).")
     scenarios: ScenarioSet = Field(
-        default_factory=lambda: ScenarioSet.model_validate({"single-client": {}}),
-        description="Workloads to run, each with its settings; default: single-client, keep-alive.")
+        default_factory=lambda: ScenarioSet.model_validate(DEFAULT_SCENARIOS),
+        description=f"Workloads to run, each with its settings; default: {DEFAULT_DESCRIPTION}.")
 
     @field_validator("baseline_server")
     @classmethod

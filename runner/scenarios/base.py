@@ -10,6 +10,7 @@ server and goes on with the next unit.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +20,25 @@ from runner.core.errors import StepFailed
 from runner.core.model import DEFAULT_VARIANT, Variant
 from runner.session.session import Session
 
-__all__ = ["NoParams", "Scenario", "Session", "StepFailed", "Variant"]
+__all__ = ["AptPackage", "NoParams", "Scenario", "Session", "StepFailed", "Variant"]
+
+
+@dataclass(frozen=True)
+class AptPackage:
+    """A Debian package a scenario uses on the hosts of one role ("client",
+    "server"). `make setup` installs every scenario's packages on the
+    controller (`lab apt-packages`); the playbooks install those with
+    `playbook_installs` on the hosts of their role (a service's package is
+    only checked by its role: lab_postgres, lab_nginx). A package with a
+    `version` argv (whose first line of output is the version) is a tool the
+    manifest records: its `executable`'s path, sha256, version and package,
+    from every host that has it (session/host/loadgens.py)."""
+
+    package: str
+    role: str
+    executable: str | None = None
+    version: tuple[str, ...] | None = None
+    playbook_installs: bool = True
 
 
 class NoParams(BaseModel):
@@ -30,7 +49,18 @@ class Scenario:
     """Base class: override what differs. Params is validated at load time."""
 
     name: ClassVar[str] = ""
+    # Where it comes in the registry (lower first; then by name): the matrix
+    # schema's order, and the order a matrix's scenarios run in.
+    order: ClassVar[int] = 100
     Params: ClassVar[type[BaseModel]] = NoParams
+    # Run with its default settings when a matrix names no scenario.
+    matrix_default: ClassVar[bool] = False
+    # What `lab matrix show` says of a scenario whose variants come from an
+    # earlier scenario's results (its variants() is empty before the run).
+    variants_later: ClassVar[str] = "decided during the run"
+    # Its variant whose latency_p50 is one request at a time on a kept-alive
+    # connection: the one `lab calibrate` measures (None: it cannot calibrate).
+    calibration_variant: ClassVar[str | None] = None
     # A scenario whose variants need another's results in the same run
     # (fixed-rate needs the peak that `concurrency` measured) runs after it.
     after: ClassVar[tuple[str, ...]] = ()
@@ -47,10 +77,10 @@ class Scenario:
     instrument_ready_s: ClassVar[float | None] = None
 
     def exclusion(self, spec, params) -> str | None:
-        # A view whose app needs one scenario's services (polls: PostgreSQL).
-        owner = VIEWS[spec.view].only_under
-        if owner and owner != self.name:
-            return f"view {spec.view!r} runs only under {owner} (it needs that scenario's services)"
+        # A view whose app needs a service this scenario does not set up.
+        missing = [s for s in VIEWS[spec.view].services if s not in self.services]
+        if missing:
+            return f"view {spec.view!r} needs {', '.join(missing)}, which {self.name} does not set up"
         return None
 
     # Files this scenario ships to every host's tools folder (from its own
@@ -60,6 +90,11 @@ class Scenario:
     # The lab's services it needs (site.yml's plays: "postgres", "nginx"),
     # set up only for a matrix that runs a scenario naming them.
     services: ClassVar[tuple[str, ...]] = ()
+    # Hosts of other roles it uses when the lab has them (e.g. "db"): the
+    # session's context holds them (Context.role_hosts).
+    host_roles: ClassVar[tuple[str, ...]] = ()
+    # Debian packages it uses on the hosts (AptPackage).
+    apt_packages: ClassVar[tuple[AptPackage, ...]] = ()
     # How its latencies are measured, as the manifest and the report state it.
     latency_model: ClassVar[str] = ""
 

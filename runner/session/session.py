@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.catalog.views import VIEWS
@@ -55,7 +55,9 @@ class Context:
     warmup_s: float
     duration_s: float
     port: int = PORT
-    db_host: object = None   # where a scenario's database runs (user-ramp); None: the server host
+    # The lab's hosts of other roles the scenarios declare (`host_roles`), by
+    # role, where the lab has them.
+    role_hosts: dict = field(default_factory=dict)
     window_attempts: int = 3  # at most, for a window flagged disturbed (protocol.window_attempts)
 
 

@@ -21,6 +21,7 @@ class Params(BaseModel):
 
 class Concurrency(Scenario):
     name = "concurrency"
+    order = 20
     Params = Params
     remeasure_disturbed = True
     latency_model = LATENCY_MODEL

@@ -80,6 +80,8 @@ def rate_of(variant: Variant) -> int:
 
 class FixedRate(Scenario):
     name = "fixed-rate"
+    order = 60
+    variants_later = "one per rate, from the concurrency peak"
     Params = Params
     after = ("concurrency",)
     latency_model = k6.LATENCY_MODEL

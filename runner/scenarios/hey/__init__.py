@@ -3,7 +3,7 @@ summary figures (hey's percentiles and average, requests per second) for
 each number of workers, on a fresh server each.
 
 hey (Debian's package) is the seed's tool, not the lab's instrument: its
-figures come with its own rules (runner/tools/hey.py: successful requests
+figures come with its own rules (client.py: successful requests
 only, its percentile rank, 0.1 ms resolution), so the lab can set what hey
 says beside what wrk says on the same cells (seed 004's two clients)."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import AptPackage, Scenario, StepFailed, Variant
+from runner.scenarios.hey import client as hey
 from runner.scenarios.wrk_window import client_cpus
-from runner.tools import hey
 
 Workers = Annotated[int, Strict(), Field(ge=1, le=5000)]
 
@@ -33,7 +33,11 @@ class Params(BaseModel):
 
 class Hey(Scenario):
     name = "hey"
+    order = 70
     Params = Params
+    # hey prints no version of its own: its package says which it is.
+    apt_packages = (AptPackage("hey", "client", executable="hey",
+                               version=("dpkg-query", "-W", "-f", "hey ${Version}", "hey")),)
     remeasure_disturbed = True
     latency_model = hey.LATENCY_MODEL.format(connections="N")
 

@@ -7,7 +7,7 @@ forks or spawns included), and sends it exactly `baseline_requests`, then
 host over the lab's network, each after a pause (`pause_ms`) in which the
 server goes idle; the report divides the difference of the two
 totals by the difference of the counts, so start-up and shutdown cancel
-(analysis/runs/instructions.py). `cachegrind` counts per process; `callgrind`
+(analysis/scenarios/instructions.py). `cachegrind` counts per process; `callgrind`
 also per thread (an ASGI server's event loop apart from the threads that
 run sync code). Per-process randomness is fixed: PYTHONHASHSEED=0 (the
 protocol's), address-space randomisation off (setarch -R), and every
@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from runner.catalog import user_app
-from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import AptPackage, Scenario, StepFailed, Variant
 
 Count = Annotated[int, Strict(), Field(ge=1, le=100_000)]
 # Where compiled bytecode goes on the server host (PYTHONPYCACHEPREFIX),
@@ -101,6 +101,10 @@ def count_metrics(rows: list[dict], per_thread: bool) -> dict:
 
 class Instructions(Scenario):
     name = "instructions"
+    order = 80
+    # The instrument, on the server hosts.
+    apt_packages = (AptPackage("valgrind", "server", executable="valgrind",
+                               version=("valgrind", "--version")),)
     Params = Params
     warmup = False                  # the baseline server's requests are the warm-up
     instrument_ready_s = READY_TIMEOUT_S

@@ -80,6 +80,7 @@ def failure_reason(result: iomix.IoMixResult) -> str | None:
 
 class IoMix(Scenario):
     name = "io-mix"
+    order = 40
     Params = Params
     host_files = (CLIENT,)
     client_packages = ("httpx==0.28.1",)   # the seed article's client

@@ -45,6 +45,7 @@ def memory_metrics(first: dict, last: dict) -> dict:
 
 class Memory(Scenario):
     name = "memory"
+    order = 30
     Params = Params
     latency_model = LATENCY_MODEL
 

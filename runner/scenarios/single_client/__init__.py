@@ -21,6 +21,9 @@ class Params(BaseModel):
 
 class SingleClient(Scenario):
     name = "single-client"
+    order = 10
+    matrix_default = True
+    calibration_variant = "keep-alive"
     Params = Params
     remeasure_disturbed = True
     latency_model = wrk.LATENCY_MODEL.format(connections=1, threads=1)

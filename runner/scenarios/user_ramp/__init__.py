@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 from runner.lab.host_paths import HostPaths
 from runner.lab.ssh import connect, run
-from runner.scenarios.base import Scenario, StepFailed, Variant
+from runner.scenarios.base import AptPackage, Scenario, StepFailed, Variant
 from runner.scenarios.user_ramp import locust
 from runner.session import traces
 from runner.session.server import SERVER_ENV, env_prefix, probe_command
@@ -126,7 +126,7 @@ class Params(BaseModel):
 def db_host(ctx):
     """The host PostgreSQL runs on: the lab's `db` host if it has one, else the
     server host (as site.yml decides); the run puts it in the context."""
-    return ctx.db_host or ctx.server_host
+    return ctx.role_hosts.get("db") or ctx.server_host
 
 
 def service_paths(lab_root: str) -> dict[str, str]:
@@ -139,10 +139,16 @@ def service_paths(lab_root: str) -> dict[str, str]:
 
 class UserRamp(Scenario):
     name = "user-ramp"
+    order = 50
     Params = Params
     host_files = (LOCUSTFILE,)
     client_packages = (locust.PACKAGE,)
     services = ("postgres", "nginx")
+    host_roles = ("db",)
+    # The services' packages: `make setup` installs them on the controller;
+    # their roles (lab_postgres, lab_nginx) only check the binaries.
+    apt_packages = (AptPackage("postgresql-15", "db", playbook_installs=False),
+                    AptPackage("nginx", "server", playbook_installs=False))
     latency_model = locust.LATENCY_MODEL.format(users="N", wait_min=1, wait_max=2)
 
     def exclusion(self, spec, params):

@@ -2,10 +2,11 @@
 """Where each load generator on a client host comes from, run there by the
 playbooks after the load generators are installed:
 
-  loadgens.py --venv DIR [--package NAME==VERSION ...]
+  loadgens.py --venv DIR [--package NAME==VERSION ...] [--tools JSON]
 
-prints one JSON object: for wrk, hey and valgrind (from PATH, where the host
-has them) and for every executable of the
+prints one JSON object: for wrk and every tool of --tools ({executable:
+argv that prints its version}, what the scenarios declare: their Debian
+tools), from PATH where the host has them, and for every executable of the
 named packages in the tools venv, its path, sha256, what it says its version
 is, and its origin: the Debian package for a system binary, the PyPI
 distribution for one in the venv. A Go binary (k6) also gives the build
@@ -124,13 +125,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", required=True)
     parser.add_argument("--package", action="append", default=[])
+    parser.add_argument("--tools", type=json.loads, default={})
     args = parser.parse_args(argv)
     report = {}
-    # hey prints no version of its own: its package says which it is.
-    # valgrind: the instructions scenario's instrument, on server hosts.
-    for name, version_argv in (("wrk", ["wrk", "-v"]),
-                               ("hey", ["dpkg-query", "-W", "-f", "hey ${Version}", "hey"]),
-                               ("valgrind", ["valgrind", "--version"])):
+    # wrk is the lab's own load generator (the warm-up's); the others are
+    # the scenarios' (runner/scenarios/<name>/: apt_packages).
+    for name, version_argv in {"wrk": ["wrk", "-v"], **args.tools}.items():
         found = shutil.which(name)
         if found:
             real = Path(found).resolve()
